@@ -1,0 +1,112 @@
+// Public types of backstage-kubernetes-auth-native. They are structurally identical to
+// `@backstage/plugin-kubernetes-node`'s, so every class here is assignable to its
+// `AuthenticationStrategy` (checked by `npm run typecheck`) without depending on it.
+
+export type AuthMetadata = Record<string, string>;
+
+export type KubernetesRequestAuth = { [providerKey: string]: unknown };
+
+export type KubernetesCredential =
+  | { type: 'bearer token'; token: string }
+  | { type: 'x509 client certificate'; cert: string; key: string }
+  | { type: 'anonymous' };
+
+/** The fields of Backstage's `ClusterDetails` that strategies read. */
+export interface ClusterDetails {
+  name: string;
+  url: string;
+  authMetadata: AuthMetadata;
+  skipTLSVerify?: boolean;
+  caData?: string | undefined;
+  caFile?: string | undefined;
+  [key: string]: unknown;
+}
+
+export interface AuthenticationStrategy {
+  getCredential(
+    clusterDetails: ClusterDetails,
+    requestAuth: KubernetesRequestAuth,
+  ): Promise<KubernetesCredential>;
+  validateCluster(authMetadata: AuthMetadata): Error[];
+  presentAuthMetadata(authMetadata: AuthMetadata): AuthMetadata;
+}
+
+/** Shared shape of every native strategy. */
+declare abstract class NativeAuthenticationStrategy implements AuthenticationStrategy {
+  /**
+   * Resolves the credential. `requestAuth` may be `undefined` (read as `{}`).
+   * Rejects with a `TypeError` naming the field when an input has the wrong type.
+   */
+  getCredential(
+    clusterDetails: ClusterDetails,
+    requestAuth?: KubernetesRequestAuth,
+  ): Promise<KubernetesCredential>;
+  validateCluster(authMetadata: AuthMetadata): Error[];
+  presentAuthMetadata(authMetadata: AuthMetadata): AuthMetadata;
+  /** The Backstage registration name this strategy implements. */
+  readonly kind: string;
+}
+
+/** `aks`: bearer token from `requestAuth.aks`, anonymous without one. */
+export declare class AksStrategy extends NativeAuthenticationStrategy {
+  constructor();
+}
+
+/** `localKubectlProxy`: always anonymous. */
+export declare class AnonymousStrategy extends NativeAuthenticationStrategy {
+  constructor();
+}
+
+/** `google`: bearer token from `requestAuth.google`. */
+export declare class GoogleStrategy extends NativeAuthenticationStrategy {
+  constructor();
+}
+
+/** `oidc`: bearer token from `requestAuth.oidc[<kubernetes.io/oidc-token-provider>]`. */
+export declare class OidcStrategy extends NativeAuthenticationStrategy {
+  constructor();
+}
+
+export interface ServiceAccountStrategyOptions {
+  /** In-cluster token file. Default `/var/run/secrets/kubernetes.io/serviceaccount/token`. */
+  tokenPath?: string;
+  /** Re-read the token file at most this often. Default 60000. */
+  reloadIntervalMs?: number;
+  /** Bound on one read of the token file. Default 10000. */
+  timeoutMs?: number;
+  /** `false` re-reads the file on every call, as Backstage does. Default `true`. */
+  cache?: boolean;
+}
+
+/** `serviceAccount`: `authMetadata.serviceAccountToken`, else the in-cluster token file. */
+export declare class ServiceAccountStrategy extends NativeAuthenticationStrategy {
+  constructor(options?: ServiceAccountStrategyOptions);
+}
+
+export interface DispatchStrategyOptions {
+  authStrategyMap: { [key: string]: AuthenticationStrategy };
+}
+
+/** Routes to the strategy named by `authMetadata['kubernetes.io/auth-provider']`. */
+export declare class DispatchStrategy implements AuthenticationStrategy {
+  constructor(options: DispatchStrategyOptions);
+  /** Throws synchronously when no strategy is registered for the provider. */
+  getCredential(
+    clusterDetails: ClusterDetails,
+    requestAuth?: KubernetesRequestAuth,
+  ): Promise<KubernetesCredential>;
+  validateCluster(authMetadata: AuthMetadata): Error[];
+  presentAuthMetadata(authMetadata: AuthMetadata): AuthMetadata;
+}
+
+/** Backstage registration names → classes, for every name implemented natively. */
+export declare const strategyClasses: Readonly<{
+  aks: typeof AksStrategy;
+  google: typeof GoogleStrategy;
+  localKubectlProxy: typeof AnonymousStrategy;
+  oidc: typeof OidcStrategy;
+  serviceAccount: typeof ServiceAccountStrategy;
+}>;
+
+/** Backstage default names without a native strategy yet. */
+export declare const notYetNative: readonly string[];

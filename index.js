@@ -1,0 +1,83 @@
+'use strict';
+// The thin JS layer. It exists for two reasons only (see README, "Design"):
+// 1. values must belong to the caller's JS realm: Jest runs each test file in a `vm` context,
+//    where an Error made by native code fails `instanceof Error` and a native object is not
+//    `toStrictEqual` to a literal. Every native instance gets these factories, evaluated
+//    here, in the realm that loaded this module, and builds what it returns through them.
+// 2. the Backstage backend module (`./module.js`).
+// No strategy logic lives here.
+
+const binding = require('./binding.js');
+
+const realm = Object.freeze({
+  makeError(message, isTypeError) {
+    return isTypeError ? new TypeError(message) : new Error(message);
+  },
+  makeCredential(type, first, second) {
+    if (type === 'bearer token') return { type, token: first };
+    if (type === 'x509 client certificate') return { type, cert: first, key: second };
+    return { type };
+  },
+  makeObject(entries) {
+    return Object.fromEntries(entries);
+  },
+});
+
+class AksStrategy extends binding.NativeStrategy {
+  constructor(options) {
+    super('aks', options, realm);
+  }
+}
+
+class AnonymousStrategy extends binding.NativeStrategy {
+  constructor(options) {
+    super('localKubectlProxy', options, realm);
+  }
+}
+
+class GoogleStrategy extends binding.NativeStrategy {
+  constructor(options) {
+    super('google', options, realm);
+  }
+}
+
+class OidcStrategy extends binding.NativeStrategy {
+  constructor(options) {
+    super('oidc', options, realm);
+  }
+}
+
+class ServiceAccountStrategy extends binding.NativeStrategy {
+  constructor(options) {
+    super('serviceAccount', options, realm);
+  }
+}
+
+class DispatchStrategy extends binding.DispatchStrategy {
+  constructor(options) {
+    super(options, realm);
+  }
+}
+
+/** Backstage registration names → our classes, for every name we implement natively. */
+const strategyClasses = Object.freeze({
+  aks: AksStrategy,
+  google: GoogleStrategy,
+  localKubectlProxy: AnonymousStrategy,
+  oidc: OidcStrategy,
+  serviceAccount: ServiceAccountStrategy,
+});
+
+/** Backstage's default names that have no native strategy yet. */
+const notYetNative = Object.freeze(['aws', 'azure', 'googleServiceAccount']);
+
+module.exports = {
+  AksStrategy,
+  AnonymousStrategy,
+  GoogleStrategy,
+  OidcStrategy,
+  ServiceAccountStrategy,
+  DispatchStrategy,
+  strategyClasses,
+  notYetNative,
+};

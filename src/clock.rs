@@ -1,0 +1,27 @@
+//! Wall-clock time in epoch milliseconds, injectable so that tests (and Jest's fake timers,
+//! through a JS `now` option) control expiry without sleeping.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub trait Clock: Send + Sync + 'static {
+    fn now_ms(&self) -> u64;
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+}
+
+pub type SharedClock = Arc<dyn Clock>;
+
+pub fn system_clock() -> SharedClock {
+    Arc::new(SystemClock)
+}

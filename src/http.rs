@@ -1,0 +1,191 @@
+//! The one HTTP client factory. Every upstream call (STS, token endpoints, metadata servers,
+//! the Pinniped Concierge) gets its client here, so TLS rules and connection pooling are the
+//! same everywhere: one pooled client per distinct TLS setup, built once and reused.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use base64::Engine;
+
+use crate::cache::{CacheConfig, Expiring, ExpiringCache};
+use crate::clock::system_clock;
+use crate::error::AuthError;
+
+/// Default bound on every upstream call, per the design (`timeoutMs` overrides it).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Distinct TLS setups kept (one connection pool each). Clusters share setups in practice.
+const MAX_CLIENTS: usize = 64;
+
+/// How to trust an upstream, with Backstage's precedence: `caFile` wins over `caData`; with
+/// neither, the system roots. `skip_tls_verify` only when asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct TlsSettings {
+    /// Base64 of a PEM bundle (`clusterDetails.caData`).
+    pub ca_data: Option<String>,
+    /// Path of a PEM bundle (`clusterDetails.caFile`).
+    pub ca_file: Option<String>,
+    pub skip_tls_verify: bool,
+}
+
+pub struct HttpClientFactory {
+    clients: ExpiringCache<TlsSettings, reqwest::Client>,
+}
+
+impl Default for HttpClientFactory {
+    fn default() -> Self {
+        HttpClientFactory {
+            clients: ExpiringCache::new(CacheConfig {
+                capacity: MAX_CLIENTS,
+                fetch_timeout: DEFAULT_TIMEOUT,
+                owner: "http",
+                what: "client",
+                clock: system_clock(),
+            }),
+        }
+    }
+}
+
+/// The process-wide factory: strategies share connection pools to the same upstream.
+pub fn shared_factory() -> &'static HttpClientFactory {
+    static FACTORY: OnceLock<HttpClientFactory> = OnceLock::new();
+    FACTORY.get_or_init(HttpClientFactory::default)
+}
+
+impl HttpClientFactory {
+    /// A pooled client for `tls`. `owner` names the caller in errors. Per-request time limits
+    /// are set by the caller with `RequestBuilder::timeout`; the client bounds connecting.
+    pub fn client(
+        &self,
+        owner: &'static str,
+        tls: &TlsSettings,
+    ) -> Result<reqwest::Client, AuthError> {
+        self.clients.get_or_try_insert(tls.clone(), || {
+            build_client(owner, tls).map(|client| Expiring {
+                value: client,
+                refresh_at_ms: u64::MAX,
+                expires_at_ms: u64::MAX,
+            })
+        })
+    }
+}
+
+fn build_client(owner: &'static str, tls: &TlsSettings) -> Result<reqwest::Client, AuthError> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(DEFAULT_TIMEOUT)
+        .pool_idle_timeout(Duration::from_secs(90))
+        // An upstream that redirects a credential request elsewhere is not followed.
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy();
+    if let Some(pem) = ca_bundle(owner, tls)? {
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            AuthError::Config(format!(
+                "{owner}: {} is not a PEM certificate bundle: {e}",
+                ca_source(tls)
+            ))
+        })?;
+        if certs.is_empty() {
+            return Err(AuthError::Config(format!(
+                "{owner}: {} holds no PEM certificate",
+                ca_source(tls)
+            )));
+        }
+        builder = builder.tls_certs_only(certs);
+    }
+    if tls.skip_tls_verify {
+        builder = builder.tls_danger_accept_invalid_certs(true);
+    }
+    builder
+        .build()
+        .map_err(|e| AuthError::Config(format!("{owner}: cannot build an HTTP client: {e}")))
+}
+
+fn ca_source(tls: &TlsSettings) -> String {
+    match &tls.ca_file {
+        Some(path) => format!("caFile {path}"),
+        None => "caData".to_string(),
+    }
+}
+
+/// The CA bundle bytes, `caFile` first, as Backstage's `bufferFromFileOrString` does.
+fn ca_bundle(owner: &'static str, tls: &TlsSettings) -> Result<Option<Vec<u8>>, AuthError> {
+    if let Some(path) = tls.ca_file.as_deref().filter(|p| !p.is_empty()) {
+        return std::fs::read(path).map(Some).map_err(|e| AuthError::Io {
+            strategy: owner,
+            what: "caFile",
+            path: path.to_string(),
+            reason: e.to_string(),
+        });
+    }
+    match tls.ca_data.as_deref().filter(|d| !d.is_empty()) {
+        Some(data) => Ok(Some(decode_base64_lenient(data))),
+        None => Ok(None),
+    }
+}
+
+/// Node's `Buffer.from(s, 'base64')`: whitespace and characters outside the alphabet are
+/// skipped, the URL-safe alphabet is accepted, decoding stops at the first `=`.
+pub fn decode_base64_lenient(input: &str) -> Vec<u8> {
+    let cleaned: String = input
+        .chars()
+        .take_while(|c| *c != '=')
+        .filter_map(|c| match c {
+            'A'..='Z' | 'a'..='z' | '0'..='9' | '+' | '/' => Some(c),
+            '-' => Some('+'),
+            '_' => Some('/'),
+            _ => None,
+        })
+        .collect();
+    // A dangling single character carries no whole byte; Node drops it too.
+    let usable = if cleaned.len() % 4 == 1 {
+        &cleaned[..cleaned.len() - 1]
+    } else {
+        &cleaned[..]
+    };
+    base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone),
+    )
+    .decode(usable)
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lenient_base64_matches_node() {
+        assert_eq!(decode_base64_lenient("aGVsbG8="), b"hello");
+        assert_eq!(decode_base64_lenient("aGVs\nbG8"), b"hello");
+        assert_eq!(decode_base64_lenient("  aGVsbG8 ==junk"), b"hello");
+        assert_eq!(decode_base64_lenient("-_-_"), vec![0xfb, 0xff, 0xbf]);
+        assert_eq!(decode_base64_lenient("!!!"), Vec::<u8>::new());
+    }
+
+    #[tokio::test]
+    async fn same_tls_settings_share_one_client_and_bad_ca_is_a_clear_error() {
+        let factory = HttpClientFactory::default();
+        let tls = TlsSettings::default();
+        factory.client("test", &tls).unwrap();
+        factory.client("test", &tls).unwrap();
+        assert_eq!(factory.clients.len(), 1);
+        let bad = TlsSettings {
+            ca_data: Some("bm90IGEgY2VydA==".into()),
+            ..Default::default()
+        };
+        let err = factory.client("test", &bad).unwrap_err().to_string();
+        assert!(err.contains("caData holds no PEM certificate"), "{err}");
+        let missing = TlsSettings {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ca_data: Some("ignored".into()),
+            ..Default::default()
+        };
+        let err = factory.client("test", &missing).unwrap_err().to_string();
+        assert!(
+            err.contains("cannot read caFile /nonexistent/ca.pem"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,387 @@
+//! JS values to core types, and core results back to JS. Conversions are bounded (depth and
+//! node count) so that cyclic or huge inputs end in an error naming the field, never in a
+//! stack overflow, and only the fields a strategy reads are touched.
+
+use std::ffi::{CStr, CString};
+use std::ptr;
+
+use napi::bindgen_prelude::JsObjectValue;
+use napi::bindgen_prelude::{Object, ToNapiValue};
+use napi::{sys, Env, JsValue, Unknown};
+use serde_json::{Map, Number, Value};
+
+use crate::error::InputError;
+use crate::types::{AuthMetadata, ClusterDetails, InputSpec, KubernetesCredential, RequestAuth};
+
+const MAX_DEPTH: usize = 16;
+const MAX_NODES: usize = 10_000;
+
+/// A property name prepared once, so a per-call read allocates nothing.
+pub struct Key {
+    pub name: &'static str,
+    c: CString,
+}
+
+impl Key {
+    pub fn new(name: &'static str) -> Self {
+        // Our keys are literals without NUL bytes; an impossible NUL degrades to an empty name.
+        Key {
+            name,
+            c: CString::new(name).unwrap_or_default(),
+        }
+    }
+}
+
+/// The property names a strategy reads, prepared at construction.
+pub struct PreparedInputs {
+    pub spec: InputSpec,
+    metadata: Vec<Key>,
+    request_auth: Vec<Key>,
+}
+
+impl PreparedInputs {
+    pub fn new(spec: InputSpec) -> Self {
+        PreparedInputs {
+            spec,
+            metadata: spec.metadata_keys.iter().map(|k| Key::new(k)).collect(),
+            request_auth: spec.request_auth_keys.iter().map(|k| Key::new(k)).collect(),
+        }
+    }
+}
+
+/// Clears an exception a getter or proxy trap left pending, so the error we report is ours.
+fn clear_pending(env: sys::napi_env) {
+    let mut pending = false;
+    unsafe {
+        if sys::napi_is_exception_pending(env, &mut pending) == sys::Status::napi_ok && pending {
+            let mut ignored = ptr::null_mut();
+            sys::napi_get_and_clear_last_exception(env, &mut ignored);
+        }
+    }
+}
+
+fn type_of(env: sys::napi_env, v: sys::napi_value) -> Option<sys::napi_valuetype> {
+    let mut t = 0;
+    (unsafe { sys::napi_typeof(env, v, &mut t) } == sys::Status::napi_ok).then_some(t)
+}
+
+fn get_property(env: sys::napi_env, obj: sys::napi_value, key: &CStr) -> Option<sys::napi_value> {
+    let mut out = ptr::null_mut();
+    if unsafe { sys::napi_get_named_property(env, obj, key.as_ptr(), &mut out) }
+        == sys::Status::napi_ok
+    {
+        Some(out)
+    } else {
+        clear_pending(env);
+        None
+    }
+}
+
+fn read_string(env: sys::napi_env, v: sys::napi_value) -> Option<String> {
+    let mut len = 0usize;
+    unsafe {
+        if sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len)
+            != sys::Status::napi_ok
+        {
+            return None;
+        }
+        let mut buf = vec![0u8; len + 1];
+        let mut written = 0usize;
+        if sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), len + 1, &mut written)
+            != sys::Status::napi_ok
+        {
+            return None;
+        }
+        buf.truncate(written);
+        // Node hands out UTF-8 (lone surrogates become U+FFFD), so this does not fail.
+        String::from_utf8(buf).ok()
+    }
+}
+
+fn own_keys(env: sys::napi_env, obj: sys::napi_value) -> Option<Vec<(String, sys::napi_value)>> {
+    unsafe {
+        let mut names = ptr::null_mut();
+        if sys::napi_get_all_property_names(
+            env,
+            obj,
+            sys::KeyCollectionMode::own_only,
+            sys::KeyFilter::enumerable | sys::KeyFilter::skip_symbols,
+            sys::KeyConversion::numbers_to_strings,
+            &mut names,
+        ) != sys::Status::napi_ok
+        {
+            clear_pending(env);
+            return None;
+        }
+        let mut len = 0u32;
+        if sys::napi_get_array_length(env, names, &mut len) != sys::Status::napi_ok {
+            return None;
+        }
+        let mut out = Vec::with_capacity(len.min(1024) as usize);
+        for i in 0..len {
+            let mut name = ptr::null_mut();
+            if sys::napi_get_element(env, names, i, &mut name) != sys::Status::napi_ok {
+                clear_pending(env);
+                return None;
+            }
+            let key = read_string(env, name)?;
+            let mut value = ptr::null_mut();
+            if sys::napi_get_property(env, obj, name, &mut value) != sys::Status::napi_ok {
+                clear_pending(env);
+                return None;
+            }
+            out.push((key, value));
+        }
+        Some(out)
+    }
+}
+
+struct Budget(usize);
+
+/// `undefined` (and functions, symbols: what JSON.stringify drops) read as `None`.
+fn to_json(
+    env: sys::napi_env,
+    v: sys::napi_value,
+    field: &dyn Fn() -> String,
+    depth: usize,
+    budget: &mut Budget,
+) -> Result<Option<Value>, InputError> {
+    budget.0 = budget.0.saturating_sub(1);
+    if budget.0 == 0 || depth > MAX_DEPTH {
+        return Err(InputError::new(
+            field(),
+            "JSON data at most 16 levels deep and 10000 values large",
+        ));
+    }
+    let unreadable = || InputError::new(field(), "readable JSON data");
+    let Some(t) = type_of(env, v) else {
+        return Err(unreadable());
+    };
+    Ok(Some(match t {
+        sys::ValueType::napi_undefined
+        | sys::ValueType::napi_function
+        | sys::ValueType::napi_symbol
+        | sys::ValueType::napi_external => return Ok(None),
+        sys::ValueType::napi_null => Value::Null,
+        sys::ValueType::napi_boolean => {
+            let mut b = false;
+            unsafe { sys::napi_get_value_bool(env, v, &mut b) };
+            Value::Bool(b)
+        }
+        sys::ValueType::napi_number => {
+            let mut f = 0f64;
+            unsafe { sys::napi_get_value_double(env, v, &mut f) };
+            Number::from_f64(f).map_or(Value::Null, Value::Number)
+        }
+        sys::ValueType::napi_bigint => {
+            return Err(InputError::new(field(), "JSON data (not a BigInt)"));
+        }
+        sys::ValueType::napi_string => Value::String(read_string(env, v).ok_or_else(unreadable)?),
+        sys::ValueType::napi_object => {
+            let mut is_array = false;
+            unsafe { sys::napi_is_array(env, v, &mut is_array) };
+            if is_array {
+                let mut len = 0u32;
+                unsafe { sys::napi_get_array_length(env, v, &mut len) };
+                let mut items = Vec::new();
+                for i in 0..len {
+                    let mut item = ptr::null_mut();
+                    if unsafe { sys::napi_get_element(env, v, i, &mut item) }
+                        != sys::Status::napi_ok
+                    {
+                        clear_pending(env);
+                        return Err(unreadable());
+                    }
+                    let sub = || format!("{}[{i}]", field());
+                    items.push(to_json(env, item, &sub, depth + 1, budget)?.unwrap_or(Value::Null));
+                }
+                Value::Array(items)
+            } else {
+                let entries = own_keys(env, v).ok_or_else(unreadable)?;
+                let mut map = Map::new();
+                for (key, value) in entries {
+                    let sub = || format!("{}.{key}", field());
+                    if let Some(json) = to_json(env, value, &sub, depth + 1, budget)? {
+                        map.insert(key, json);
+                    }
+                }
+                Value::Object(map)
+            }
+        }
+        _ => return Err(unreadable()),
+    }))
+}
+
+/// Any JS value as JSON, bounded; `field` names it in errors.
+pub fn json(env: &Env, v: &Unknown, field: &str) -> Result<Option<Value>, InputError> {
+    to_json(
+        env.raw(),
+        v.raw(),
+        &|| field.to_string(),
+        0,
+        &mut Budget(MAX_NODES),
+    )
+}
+
+fn is_nullish(env: sys::napi_env, v: sys::napi_value) -> bool {
+    matches!(
+        type_of(env, v),
+        Some(sys::ValueType::napi_undefined | sys::ValueType::napi_null)
+    )
+}
+
+fn require_object(env: sys::napi_env, v: sys::napi_value, field: &str) -> Result<(), InputError> {
+    match type_of(env, v) {
+        Some(sys::ValueType::napi_object | sys::ValueType::napi_function) => Ok(()),
+        _ => Err(InputError::new(field, "an object")),
+    }
+}
+
+fn read_key(
+    env: sys::napi_env,
+    obj: sys::napi_value,
+    key: &Key,
+    field: &dyn Fn() -> String,
+) -> Result<Option<Value>, InputError> {
+    let v = get_property(env, obj, &key.c).ok_or_else(|| InputError::new(field(), "readable"))?;
+    to_json(env, v, field, 1, &mut Budget(MAX_NODES))
+}
+
+fn optional_string(
+    env: sys::napi_env,
+    obj: sys::napi_value,
+    name: &CStr,
+    field: &str,
+) -> Result<Option<String>, InputError> {
+    let v = get_property(env, obj, name).ok_or_else(|| InputError::new(field, "readable"))?;
+    match type_of(env, v) {
+        Some(sys::ValueType::napi_undefined | sys::ValueType::napi_null) => Ok(None),
+        Some(sys::ValueType::napi_string) => Ok(read_string(env, v)),
+        _ => Err(InputError::new(field, "a string")),
+    }
+}
+
+/// An options object reduced to `keys`: `undefined`/`null` read as `None`, a non-object is
+/// refused, other keys are never touched.
+pub fn options(env: &Env, v: &Unknown, keys: &[&'static str]) -> Result<Option<Value>, InputError> {
+    let (env, v) = (env.raw(), v.raw());
+    if is_nullish(env, v) {
+        return Ok(None);
+    }
+    require_object(env, v, "options")?;
+    let mut map = Map::new();
+    for name in keys {
+        let key = Key::new(name);
+        let field = || format!("options.{name}");
+        if let Some(value) = read_key(env, v, &key, &field)? {
+            map.insert(name.to_string(), value);
+        }
+    }
+    Ok(Some(Value::Object(map)))
+}
+
+/// `clusterDetails`, reading only what `inputs` names. `authMetadata` may be missing (read as
+/// empty), but when present it must be an object.
+pub fn cluster_details(
+    env: &Env,
+    v: &Unknown,
+    inputs: &PreparedInputs,
+) -> Result<ClusterDetails, InputError> {
+    let (env, v) = (env.raw(), v.raw());
+    let mut cd = ClusterDetails::default();
+    let spec = inputs.spec;
+    if !spec.cluster_identity && !spec.cluster_tls && inputs.metadata.is_empty() {
+        return Ok(cd);
+    }
+    require_object(env, v, "clusterDetails")?;
+    if spec.cluster_identity {
+        cd.name = optional_string(env, v, c"name", "clusterDetails.name")?
+            .ok_or_else(|| InputError::new("clusterDetails.name", "a string"))?;
+        cd.url = optional_string(env, v, c"url", "clusterDetails.url")?
+            .ok_or_else(|| InputError::new("clusterDetails.url", "a string"))?;
+    }
+    if spec.cluster_tls {
+        cd.ca_data = optional_string(env, v, c"caData", "clusterDetails.caData")?;
+        cd.ca_file = optional_string(env, v, c"caFile", "clusterDetails.caFile")?;
+        let skip = get_property(env, v, c"skipTLSVerify")
+            .ok_or_else(|| InputError::new("clusterDetails.skipTLSVerify", "readable"))?;
+        cd.skip_tls_verify = match type_of(env, skip) {
+            Some(sys::ValueType::napi_undefined | sys::ValueType::napi_null) => false,
+            Some(sys::ValueType::napi_boolean) => {
+                let mut b = false;
+                unsafe { sys::napi_get_value_bool(env, skip, &mut b) };
+                b
+            }
+            _ => return Err(InputError::new("clusterDetails.skipTLSVerify", "a boolean")),
+        };
+    }
+    if !inputs.metadata.is_empty() {
+        let md = get_property(env, v, c"authMetadata")
+            .ok_or_else(|| InputError::new("clusterDetails.authMetadata", "readable"))?;
+        if !is_nullish(env, md) {
+            require_object(env, md, "clusterDetails.authMetadata")?;
+            for key in &inputs.metadata {
+                let field = || format!("clusterDetails.authMetadata['{}']", key.name);
+                if let Some(value) = read_key(env, md, key, &field)? {
+                    cd.auth_metadata.insert(key.name.to_string(), value);
+                }
+            }
+        }
+    }
+    Ok(cd)
+}
+
+/// `requestAuth`, reading only the keys `inputs` names. `undefined`/`null` read as `{}`
+/// (Backstage throws a TypeError there; see the README).
+pub fn request_auth(
+    env: &Env,
+    v: &Unknown,
+    inputs: &PreparedInputs,
+) -> Result<RequestAuth, InputError> {
+    let (env, v) = (env.raw(), v.raw());
+    let mut auth = RequestAuth::new();
+    if inputs.request_auth.is_empty() || is_nullish(env, v) {
+        return Ok(auth);
+    }
+    require_object(env, v, "requestAuth")?;
+    for key in &inputs.request_auth {
+        let field = || format!("requestAuth.{}", key.name);
+        if let Some(value) = read_key(env, v, key, &field)? {
+            auth.insert(key.name.to_string(), value);
+        }
+    }
+    Ok(auth)
+}
+
+/// A whole `authMetadata` object, for `validateCluster` and `presentAuthMetadata`.
+pub fn auth_metadata(env: &Env, v: &Unknown) -> Result<AuthMetadata, InputError> {
+    if is_nullish(env.raw(), v.raw()) {
+        return Ok(AuthMetadata::new());
+    }
+    match json(env, v, "authMetadata")? {
+        Some(Value::Object(map)) => Ok(map.into_iter().collect()),
+        _ => Err(InputError::new("authMetadata", "an object")),
+    }
+}
+
+/// A credential as the JS object the contract defines; absent fields are not set at all.
+pub struct JsCredential(pub KubernetesCredential);
+
+impl ToNapiValue for JsCredential {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        let env = Env::from_raw(env);
+        let mut obj = Object::new(&env)?;
+        obj.set_named_property("type", val.0.type_name())?;
+        match val.0 {
+            KubernetesCredential::BearerToken { token } => {
+                obj.set_named_property("token", token.into_exposed())?;
+            }
+            KubernetesCredential::X509ClientCertificate { cert, key } => {
+                obj.set_named_property("cert", cert)?;
+                obj.set_named_property("key", key.into_exposed())?;
+            }
+            KubernetesCredential::Anonymous => {}
+        }
+        Ok(obj.raw())
+    }
+}

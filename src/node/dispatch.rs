@@ -1,0 +1,243 @@
+//! `DispatchStrategy` over JS strategy objects (ours or plain JS ones alike).
+
+use std::collections::HashMap;
+use std::ffi::CStr;
+use std::ptr;
+
+use napi::bindgen_prelude::*;
+use napi::sys;
+use napi_derive::napi;
+
+use super::convert;
+use super::realm::Realm;
+use crate::error::InputError;
+use crate::strategies::dispatch::{provider_label, DispatchStrategy as CoreDispatch};
+use crate::types::ANNOTATION_AUTH_PROVIDER;
+
+#[napi(custom_finalize)]
+pub struct DispatchStrategy {
+    // Refs keep the strategy objects alive; released in `finalize` with the instance.
+    core: CoreDispatch<ObjectRef<false>>,
+    realm: Realm,
+}
+
+impl ObjectFinalize for DispatchStrategy {
+    fn finalize(self, env: Env) -> Result<()> {
+        for (_, strategy) in self.core.into_iter() {
+            strategy.unref(&env)?;
+        }
+        Ok(())
+    }
+}
+
+fn type_of(env: &Env, v: sys::napi_value) -> sys::napi_valuetype {
+    let mut t = sys::ValueType::napi_undefined;
+    unsafe { sys::napi_typeof(env.raw(), v, &mut t) };
+    t
+}
+
+fn is_object(env: &Env, v: sys::napi_value) -> bool {
+    matches!(
+        type_of(env, v),
+        sys::ValueType::napi_object | sys::ValueType::napi_function
+    )
+}
+
+/// `obj[name]`, or `None` if reading it threw (the exception is cleared).
+fn property<'e>(env: &'e Env, obj: sys::napi_value, name: &CStr) -> Option<sys::napi_value> {
+    let mut out = ptr::null_mut();
+    let ok = unsafe { sys::napi_get_named_property(env.raw(), obj, name.as_ptr(), &mut out) }
+        == sys::Status::napi_ok;
+    if !ok {
+        take_exception(env);
+    }
+    ok.then_some(out)
+}
+
+fn take_exception(env: &Env) -> Option<sys::napi_value> {
+    let mut exception = ptr::null_mut();
+    let mut pending = false;
+    unsafe {
+        sys::napi_is_exception_pending(env.raw(), &mut pending);
+        if pending
+            && sys::napi_get_and_clear_last_exception(env.raw(), &mut exception)
+                == sys::Status::napi_ok
+        {
+            return Some(exception);
+        }
+    }
+    None
+}
+
+impl DispatchStrategy {
+    /// Calls `obj[method](...args)`; what it returns is returned, what it throws is rethrown.
+    fn call<'e>(
+        &self,
+        env: &'e Env,
+        obj: sys::napi_value,
+        method: &CStr,
+        args: &[sys::napi_value],
+    ) -> Result<Unknown<'e>> {
+        let not_callable = || {
+            self.realm.input(
+                env,
+                InputError::new(
+                    format!("the strategy's {}", method.to_string_lossy()),
+                    "a function",
+                ),
+            )
+        };
+        let func = property(env, obj, method).ok_or_else(not_callable)?;
+        if type_of(env, func) != sys::ValueType::napi_function {
+            return Err(not_callable());
+        }
+        let mut result = ptr::null_mut();
+        let status = unsafe {
+            sys::napi_call_function(env.raw(), obj, func, args.len(), args.as_ptr(), &mut result)
+        };
+        if status == sys::Status::napi_ok {
+            return Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), result) });
+        }
+        match take_exception(env) {
+            Some(thrown) => Err(napi::Error::from(unsafe {
+                Unknown::from_raw_unchecked(env.raw(), thrown)
+            })),
+            None => Err(self
+                .realm
+                .error(env, "calling the strategy failed".into(), false)),
+        }
+    }
+
+    fn provider(&self, env: &Env, metadata: &Unknown, field: &str) -> Result<String> {
+        let metadata = convert::auth_metadata(env, metadata).map_err(|e| {
+            self.realm.input(
+                env,
+                InputError::new(field.replacen("authMetadata", &e.field, 1), e.expected),
+            )
+        })?;
+        Ok(provider_label(metadata.get(ANNOTATION_AUTH_PROVIDER)))
+    }
+}
+
+#[napi]
+impl DispatchStrategy {
+    /// `{ authStrategyMap: { [provider]: AuthenticationStrategy } }`; the map's own keys are
+    /// read once, as Backstage snapshots its registered map.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(
+        env: Env,
+        options: Unknown,
+        #[napi(ts_arg_type = "RealmFactories")] realm: Option<Object>,
+    ) -> Result<Self> {
+        let realm = Realm::from_js(realm)?;
+        let invalid = |field: String, expected| realm.input(&env, InputError::new(field, expected));
+        if !is_object(&env, options.raw()) {
+            return Err(invalid("options".into(), "an object"));
+        }
+        let map = property(&env, options.raw(), c"authStrategyMap")
+            .filter(|m| type_of(&env, *m) == sys::ValueType::napi_object)
+            .ok_or_else(|| invalid("options.authStrategyMap".into(), "an object"))?;
+        let map = Object::from_raw(env.raw(), map);
+        let mut strategies: HashMap<String, ObjectRef<false>> = HashMap::new();
+        let mut failure = None;
+        for key in Object::keys(&map)? {
+            if !map.has_own_property(&key)? {
+                continue;
+            }
+            let value: Unknown = map.get_named_property(&key)?;
+            let has_get_credential = is_object(&env, value.raw())
+                && property(&env, value.raw(), c"getCredential")
+                    .is_some_and(|f| type_of(&env, f) == sys::ValueType::napi_function);
+            if !has_get_credential {
+                failure = Some(invalid(
+                    format!("options.authStrategyMap.{key}"),
+                    "an AuthenticationStrategy (an object with a getCredential method)",
+                ));
+                break;
+            }
+            let obj = Object::from_raw(env.raw(), value.raw());
+            strategies.insert(key, obj.create_ref::<false>()?);
+        }
+        if let Some(err) = failure {
+            for (_, r) in strategies {
+                r.unref(&env)?;
+            }
+            return Err(err);
+        }
+        Ok(DispatchStrategy {
+            core: CoreDispatch::new(strategies),
+            realm,
+        })
+    }
+
+    /// Throws synchronously when no strategy matches, as Backstage's does; otherwise returns
+    /// the chosen strategy's own `getCredential(clusterDetails, requestAuth)` result.
+    #[napi(catch_unwind, ts_return_type = "Promise<KubernetesCredential>")]
+    pub fn get_credential<'e>(
+        &self,
+        env: &'e Env,
+        cluster_details: Unknown<'e>,
+        request_auth: Unknown<'e>,
+    ) -> Result<Unknown<'e>> {
+        if !is_object(env, cluster_details.raw()) {
+            return Err(self
+                .realm
+                .input(env, InputError::new("clusterDetails", "an object")));
+        }
+        let metadata = property(env, cluster_details.raw(), c"authMetadata")
+            .map(|m| unsafe { Unknown::from_raw_unchecked(env.raw(), m) })
+            .ok_or_else(|| {
+                self.realm.input(
+                    env,
+                    InputError::new("clusterDetails.authMetadata", "readable"),
+                )
+            })?;
+        let provider = self.provider(env, &metadata, "clusterDetails.authMetadata")?;
+        let strategy = self
+            .core
+            .for_credential(&provider)
+            .map_err(|e| self.realm.auth(env, e))?;
+        let obj = strategy.get_value(env)?;
+        self.call(
+            env,
+            obj.raw(),
+            c"getCredential",
+            &[cluster_details.raw(), request_auth.raw()],
+        )
+    }
+
+    #[napi(catch_unwind, ts_return_type = "Error[]")]
+    pub fn validate_cluster<'e>(
+        &self,
+        env: &'e Env,
+        auth_metadata: Unknown<'e>,
+    ) -> Result<Unknown<'e>> {
+        let provider = self.provider(env, &auth_metadata, "authMetadata")?;
+        match self.core.for_validation(&provider) {
+            Ok(strategy) => {
+                let obj = strategy.get_value(env)?;
+                match property(env, obj.raw(), c"validateCluster") {
+                    Some(f) if type_of(env, f) == sys::ValueType::napi_function => {
+                        self.call(env, obj.raw(), c"validateCluster", &[auth_metadata.raw()])
+                    }
+                    // A JS strategy without validateCluster has nothing to report.
+                    _ => Ok(env.create_array(0)?.to_unknown()),
+                }
+            }
+            Err(err) => {
+                let mut errors = env.create_array(1)?;
+                errors.set(0, self.realm.auth(env, err))?;
+                Ok(errors.to_unknown())
+            }
+        }
+    }
+
+    #[napi(catch_unwind, ts_return_type = "Record<string, string>")]
+    pub fn present_auth_metadata<'e>(
+        &self,
+        env: &'e Env,
+        _auth_metadata: Unknown<'e>,
+    ) -> Result<Unknown<'e>> {
+        self.realm.object(env, serde_json::Map::new())
+    }
+}

@@ -1,0 +1,160 @@
+//! `NativeStrategy`: one napi class for every core strategy. The JS layer subclasses it per
+//! Backstage name (`class AksStrategy extends NativeStrategy`), so the binding stays small.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use serde_json::Value;
+
+use super::convert::{self, PreparedInputs};
+use super::realm::Realm;
+use crate::error::{AuthError, InputError};
+use crate::registry;
+use crate::strategy::AuthenticationStrategy;
+use crate::types::KubernetesCredential;
+
+type CredentialFuture =
+    Pin<Box<dyn Future<Output = std::result::Result<KubernetesCredential, AuthError>> + Send>>;
+
+/// Settles `fut` as a JS promise. It is polled once here, on the JS thread, inside the Tokio
+/// runtime's context: pass-through strategies and cache hits finish in that poll and resolve
+/// without a thread hop (~0.2 us instead of ~35 us). Only a future that is really waiting
+/// moves to the runtime. A panic in that poll becomes a rejection.
+pub(super) fn settle<'e>(
+    env: &'e Env,
+    realm: &Realm,
+    mut fut: CredentialFuture,
+) -> Result<PromiseRaw<'e, Unknown<'e>>> {
+    let polled = catch_unwind(AssertUnwindSafe(|| {
+        napi::bindgen_prelude::within_runtime_if_available(|| {
+            fut.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+        })
+    }));
+    match polled {
+        Ok(Poll::Ready(Ok(credential))) => {
+            PromiseRaw::resolve(env, realm.credential(env, credential)?)
+        }
+        Ok(Poll::Ready(Err(err))) => PromiseRaw::reject(env, realm.auth(env, err)),
+        Ok(Poll::Pending) => {
+            let realm = realm.clone();
+            env.spawn_future_with_callback(async move { Ok(fut.await) }, move |env, result| {
+                match result {
+                    Ok(credential) => realm.credential(env, credential),
+                    Err(err) => Err(realm.auth(env, err)),
+                }
+            })
+        }
+        Err(_) => PromiseRaw::reject(
+            env,
+            realm.error(env, "internal error in getCredential".to_string(), false),
+        ),
+    }
+}
+
+#[napi]
+pub struct NativeStrategy {
+    strategy: Arc<dyn AuthenticationStrategy>,
+    inputs: PreparedInputs,
+    realm: Realm,
+}
+
+#[napi]
+impl NativeStrategy {
+    /// `kind` is the Backstage registration name; `options` the strategy's options object;
+    /// `realm` the caller's value factories (see `realm.rs`).
+    #[napi(constructor, catch_unwind)]
+    pub fn new(
+        env: Env,
+        kind: Unknown,
+        options: Unknown,
+        #[napi(ts_arg_type = "RealmFactories")] realm: Option<Object>,
+    ) -> Result<Self> {
+        let realm = Realm::from_js(realm)?;
+        let kind = match convert::json(&env, &kind, "kind") {
+            Ok(Some(Value::String(kind))) => kind,
+            Ok(_) => return Err(realm.input(&env, InputError::new("kind", "a string"))),
+            Err(err) => return Err(realm.input(&env, err)),
+        };
+        let options = convert::options(&env, &options, registry::option_keys(&kind))
+            .map_err(|e| realm.input(&env, e))?;
+        let strategy = registry::build(&kind, options.as_ref()).map_err(|e| realm.auth(&env, e))?;
+        let inputs = PreparedInputs::new(strategy.inputs());
+        Ok(NativeStrategy {
+            strategy,
+            inputs,
+            realm,
+        })
+    }
+
+    #[napi(catch_unwind, ts_return_type = "Promise<KubernetesCredential>")]
+    pub fn get_credential<'e>(
+        &self,
+        env: &'e Env,
+        cluster_details: Unknown<'e>,
+        request_auth: Unknown<'e>,
+    ) -> Result<PromiseRaw<'e, Unknown<'e>>> {
+        let inputs =
+            convert::cluster_details(env, &cluster_details, &self.inputs).and_then(|cluster| {
+                convert::request_auth(env, &request_auth, &self.inputs).map(|auth| (cluster, auth))
+            });
+        let (cluster, auth) = match inputs {
+            Ok(inputs) => inputs,
+            Err(err) => return PromiseRaw::reject(env, self.realm.input(env, err)),
+        };
+        let strategy = Arc::clone(&self.strategy);
+        settle(
+            env,
+            &self.realm,
+            Box::pin(async move { strategy.get_credential(&cluster, &auth).await }),
+        )
+    }
+
+    #[napi(catch_unwind, ts_return_type = "Error[]")]
+    pub fn validate_cluster<'e>(
+        &self,
+        env: &'e Env,
+        auth_metadata: Unknown<'e>,
+    ) -> Result<Array<'e>> {
+        let metadata =
+            convert::auth_metadata(env, &auth_metadata).map_err(|e| self.realm.input(env, e))?;
+        let errors = self.strategy.validate_cluster(&metadata);
+        let mut out = env.create_array(errors.len() as u32)?;
+        for (i, err) in errors.into_iter().enumerate() {
+            out.set(i as u32, self.realm.auth(env, err))?;
+        }
+        Ok(out)
+    }
+
+    #[napi(catch_unwind, ts_return_type = "Record<string, string>")]
+    pub fn present_auth_metadata<'e>(
+        &self,
+        env: &'e Env,
+        auth_metadata: Unknown<'e>,
+    ) -> Result<Unknown<'e>> {
+        let metadata =
+            convert::auth_metadata(env, &auth_metadata).map_err(|e| self.realm.input(env, e))?;
+        let presented = self
+            .strategy
+            .present_auth_metadata(&metadata)
+            .into_iter()
+            .collect();
+        self.realm.object(env, presented)
+    }
+
+    /// The Backstage name this instance was built for.
+    #[napi(getter, catch_unwind)]
+    pub fn kind(&self) -> String {
+        self.strategy.name().to_string()
+    }
+}
+
+/// The kinds the binding can build, for the JS layer's module registration.
+#[napi(catch_unwind)]
+pub fn native_kinds() -> Vec<String> {
+    registry::KINDS.iter().map(|k| k.to_string()).collect()
+}

@@ -1,0 +1,64 @@
+//! Builds a strategy from its kind and options: the one place that knows every strategy.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::error::{AuthError, InputError};
+use crate::options::Options;
+use crate::strategies::{
+    aks::AksStrategy,
+    anonymous::AnonymousStrategy,
+    google::GoogleStrategy,
+    oidc::OidcStrategy,
+    service_account::{ServiceAccountOptions, ServiceAccountStrategy},
+};
+use crate::strategy::AuthenticationStrategy;
+
+/// The kinds `build` knows, by the name Backstage registers each under.
+pub const KINDS: &[&str] = &[
+    "aks",
+    "localKubectlProxy",
+    "google",
+    "oidc",
+    "serviceAccount",
+];
+
+/// The option keys `build` reads for `kind`; the napi layer converts only these, so options
+/// objects that also carry a Backstage `logger` or `config` are never walked.
+pub fn option_keys(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "serviceAccount" => &["tokenPath", "reloadIntervalMs", "timeoutMs", "cache"],
+        _ => &[],
+    }
+}
+
+pub fn build(
+    kind: &str,
+    options: Option<&Value>,
+) -> Result<Arc<dyn AuthenticationStrategy>, AuthError> {
+    let opts = Options::new(options, "options")?;
+    Ok(match kind {
+        "aks" => Arc::new(AksStrategy),
+        "localKubectlProxy" => Arc::new(AnonymousStrategy),
+        "google" => Arc::new(GoogleStrategy),
+        "oidc" => Arc::new(OidcStrategy),
+        "serviceAccount" => {
+            let mut o = ServiceAccountOptions::default();
+            if let Some(path) = opts.string("tokenPath")? {
+                o.token_path = path.into();
+            }
+            if let Some(interval) = opts.millis("reloadIntervalMs")? {
+                o.reload_interval = interval;
+            }
+            if let Some(timeout) = opts.millis("timeoutMs")? {
+                o.timeout = timeout;
+            }
+            if let Some(cache) = opts.boolean("cache")? {
+                o.cache = cache;
+            }
+            Arc::new(ServiceAccountStrategy::new(o))
+        }
+        _ => return Err(InputError::new("kind", "a known strategy kind").into()),
+    })
+}

@@ -1,0 +1,28 @@
+//! One file per strategy. Names follow Backstage's classes; behaviour and messages follow the
+//! contract unless the README says otherwise.
+
+pub mod aks;
+pub mod anonymous;
+pub mod dispatch;
+pub mod google;
+pub mod oidc;
+pub mod service_account;
+
+use serde_json::Value;
+
+use crate::error::InputError;
+use crate::types::is_truthy;
+
+/// A caller-supplied token: JS-falsy values count as absent (as in Backstage); a truthy
+/// non-string is refused instead of being sent as `Bearer [object Object]`.
+pub(crate) fn supplied_token<'a>(
+    value: Option<&'a Value>,
+    field: impl FnOnce() -> String,
+) -> Result<Option<&'a str>, InputError> {
+    match value {
+        None => Ok(None),
+        Some(v) if !is_truthy(v) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(InputError::new(field(), "a string")),
+    }
+}
