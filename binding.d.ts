@@ -28,5 +28,8 @@ export declare class NativeStrategy {
   get kind(): string
 }
 
-/** The kinds the binding can build, for the JS layer's module registration. */
-export declare function nativeKinds(): Array<string>
+/**
+ * Benchmark reference only: a native call that returns an already-resolved promise holding a
+ * small object, the least any native `getCredential` can cost (`npm run bench`).
+ */
+export declare function napiFloor(): Promise<object>

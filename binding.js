@@ -574,4 +574,4 @@ if (!nativeBinding) {
 module.exports = nativeBinding
 module.exports.DispatchStrategy = nativeBinding.DispatchStrategy
 module.exports.NativeStrategy = nativeBinding.NativeStrategy
-module.exports.nativeKinds = nativeBinding.nativeKinds
+module.exports.napiFloor = nativeBinding.napiFloor

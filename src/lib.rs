@@ -3,6 +3,11 @@
 //! The core (everything but `node`) is plain async Rust with no dependency on napi; `node` is
 //! the thin napi layer that converts JS values and errors.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod cache;
 pub mod clock;
 pub mod error;

@@ -88,10 +88,16 @@ class KubeApiStandIn {
         apiVersion: 'v1',
         metadata: { resourceVersion: '1', user: who.user },
         items: [
-          { metadata: { name: 'web-1', namespace: pods[1] ?? 'default' }, status: { phase: 'Running' } },
-          { metadata: { name: 'web-2', namespace: pods[1] ?? 'default' }, status: { phase: 'Running' } },
+          { metadata: { name: 'web-1', namespace: pods[1] ?? 'default' }, spec: { containers: [{ name: 'web', image: 'nginx' }] }, status: { phase: 'Running' } },
+          { metadata: { name: 'web-2', namespace: pods[1] ?? 'default' }, spec: { containers: [{ name: 'web', image: 'nginx' }] }, status: { phase: 'Running' } },
         ],
       });
+      return;
+    }
+    // Any other collection (services, deployments, ...): an empty list, as a quiet cluster has.
+    const list = url.pathname.match(/^\/(?:api\/v1|apis\/[^/]+\/[^/]+)\/(?:namespaces\/[^/]+\/)?([a-z]+)$/);
+    if (req.method === 'GET' && list && list[1] !== 'namespaces') {
+      send(200, { kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items: [] });
       return;
     }
     send(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });

@@ -23,7 +23,7 @@ pub struct DispatchStrategy {
 
 impl ObjectFinalize for DispatchStrategy {
     fn finalize(self, env: Env) -> Result<()> {
-        for (_, strategy) in self.core.into_iter() {
+        for (_, strategy) in self.core.into_strategies() {
             strategy.unref(&env)?;
         }
         Ok(())
@@ -44,7 +44,7 @@ fn is_object(env: &Env, v: sys::napi_value) -> bool {
 }
 
 /// `obj[name]`, or `None` if reading it threw (the exception is cleared).
-fn property<'e>(env: &'e Env, obj: sys::napi_value, name: &CStr) -> Option<sys::napi_value> {
+fn property(env: &Env, obj: sys::napi_value, name: &CStr) -> Option<sys::napi_value> {
     let mut out = ptr::null_mut();
     let ok = unsafe { sys::napi_get_named_property(env.raw(), obj, name.as_ptr(), &mut out) }
         == sys::Status::napi_ok;

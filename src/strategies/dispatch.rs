@@ -62,7 +62,7 @@ impl<S> DispatchStrategy<S> {
         self.strategies.iter()
     }
 
-    pub fn into_iter(self) -> impl Iterator<Item = (String, S)> {
+    pub fn into_strategies(self) -> impl Iterator<Item = (String, S)> {
         self.strategies.into_iter()
     }
 }

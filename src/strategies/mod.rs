@@ -15,10 +15,10 @@ use crate::types::is_truthy;
 
 /// A caller-supplied token: JS-falsy values count as absent (as in Backstage); a truthy
 /// non-string is refused instead of being sent as `Bearer [object Object]`.
-pub(crate) fn supplied_token<'a>(
-    value: Option<&'a Value>,
+pub(crate) fn supplied_token(
+    value: Option<&Value>,
     field: impl FnOnce() -> String,
-) -> Result<Option<&'a str>, InputError> {
+) -> Result<Option<&str>, InputError> {
     match value {
         None => Ok(None),
         Some(v) if !is_truthy(v) => Ok(None),

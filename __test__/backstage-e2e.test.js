@@ -1,0 +1,211 @@
+'use strict';
+// A real Backstage backend (@backstage/plugin-kubernetes-backend 0.21.11 under
+// startTestBackend) with our module as its only auth strategies, talking to a loopback
+// HTTPS Kubernetes API stand-in that has its own CA and accepts only the tokens it knows.
+
+const { startTestBackend, mockServices, mockCredentials } = require('@backstage/backend-test-utils');
+const { createBackendModule } = require('@backstage/backend-plugin-api');
+const { kubernetesAuthStrategyExtensionPoint } = require('@backstage/plugin-kubernetes-node');
+const { catalogServiceMock } = require('@backstage/plugin-catalog-node/testUtils');
+const { KubeApiStandIn } = require('./helpers/kube-api');
+const { AksStrategy } = require('..');
+
+const kubernetesPlugin = require('@backstage/plugin-kubernetes-backend').default;
+const nativeAuthModule = require('../module');
+
+const TOKENS = {
+  'sa-token': 'system:serviceaccount:backstage:reader',
+  'oidc-user-token': 'alice',
+  'google-user-token': 'bob@example.com',
+  'aks-user-token': 'carol',
+};
+
+let api;
+
+beforeAll(async () => {
+  api = await new KubeApiStandIn({ tokens: TOKENS }).start();
+});
+
+afterAll(async () => {
+  await api.stop();
+});
+
+function clusters() {
+  const common = { url: api.url, caData: api.caData };
+  return [
+    { name: 'sa', authProvider: 'serviceAccount', serviceAccountToken: 'sa-token', ...common },
+    { name: 'oidc', authProvider: 'oidc', oidcTokenProvider: 'okta', ...common },
+    { name: 'gke', authProvider: 'google', ...common },
+    { name: 'aks', authProvider: 'aks', ...common },
+  ];
+}
+
+function configFeature(clusterList) {
+  return mockServices.rootConfig.factory({
+    data: {
+      kubernetes: {
+        serviceLocatorMethod: { type: 'multiTenant' },
+        clusterLocatorMethods: [{ type: 'config', clusters: clusterList }],
+      },
+    },
+  });
+}
+
+const ENTITY = {
+  apiVersion: 'backstage.io/v1alpha1',
+  kind: 'Component',
+  metadata: { name: 'my-service', namespace: 'default', annotations: { 'backstage.io/kubernetes-id': 'my-service' } },
+  spec: { type: 'service', owner: 'team-a', lifecycle: 'production' },
+};
+
+async function startBackstage(clusterList, extra = []) {
+  const backend = await startTestBackend({
+    features: [
+      kubernetesPlugin,
+      nativeAuthModule,
+      configFeature(clusterList),
+      catalogServiceMock.factory({ entities: [ENTITY] }),
+      ...extra,
+    ],
+  });
+  const base = `http://127.0.0.1:${backend.server.port()}/api/kubernetes`;
+  return { backend, base };
+}
+
+async function proxy(base, cluster, headers = {}) {
+  const res = await fetch(`${base}/proxy/api/v1/namespaces`, {
+    headers: {
+      Authorization: mockCredentials.user.header(),
+      'Backstage-Kubernetes-Cluster': cluster,
+      ...headers,
+    },
+  });
+  return { status: res.status, body: await res.text() };
+}
+
+describe('a Backstage backend using the native module', () => {
+  let backstage;
+
+  beforeAll(async () => {
+    backstage = await startBackstage(clusters());
+  });
+
+  afterAll(async () => {
+    await backstage.backend.stop();
+  });
+
+  beforeEach(() => {
+    api.requests.length = 0;
+  });
+
+  it('lists the configured clusters', async () => {
+    const res = await fetch(`${backstage.base}/clusters`, {
+      headers: { Authorization: mockCredentials.user.header() },
+    });
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body.items).toEqual([
+      { name: 'sa', authProvider: 'serviceAccount' },
+      { name: 'oidc', authProvider: 'oidc', oidcTokenProvider: 'okta' },
+      { name: 'gke', authProvider: 'google' },
+      { name: 'aks', authProvider: 'aks' },
+    ]);
+  });
+
+  it('proxies with the service-account token', async () => {
+    const r = await proxy(backstage.base, 'sa');
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body).metadata.user).toBe('system:serviceaccount:backstage:reader');
+    expect(api.requests).toEqual([
+      { method: 'GET', path: '/api/v1/namespaces', user: 'system:serviceaccount:backstage:reader', via: 'bearer' },
+    ]);
+  });
+
+  it('proxies with the OIDC token from the Backstage-Kubernetes-Authorization-OIDC-okta header', async () => {
+    const r = await proxy(backstage.base, 'oidc', { 'Backstage-Kubernetes-Authorization-OIDC-okta': 'oidc-user-token' });
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body).metadata.user).toBe('alice');
+    expect(api.requests.map((q) => q.user)).toEqual(['alice']);
+  });
+
+  it('proxies with the Google token from the Backstage-Kubernetes-Authorization-Google header', async () => {
+    const r = await proxy(backstage.base, 'gke', { 'Backstage-Kubernetes-Authorization-Google': 'google-user-token' });
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body).metadata.user).toBe('bob@example.com');
+  });
+
+  it('proxies with the AKS token from the Backstage-Kubernetes-Authorization-AKS header', async () => {
+    const r = await proxy(backstage.base, 'aks', { 'Backstage-Kubernetes-Authorization-AKS': 'aks-user-token' });
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body).metadata.user).toBe('carol');
+  });
+
+  it('a wrong user token reaches the API server and is refused there', async () => {
+    const r = await proxy(backstage.base, 'oidc', { 'Backstage-Kubernetes-Authorization-OIDC-okta': 'stolen' });
+    expect(r.status).toBe(401);
+    expect(api.requests.map((q) => q.user)).toEqual([undefined]);
+  });
+
+  it('fails the proxied request with our message when the OIDC token is missing', async () => {
+    const r = await proxy(backstage.base, 'oidc');
+    expect(r.status).toBe(500);
+    expect(r.body).toContain('Auth token not found under oidc.okta in request body');
+    expect(api.requests).toEqual([]);
+  });
+
+  it('passes a raw Backstage-Kubernetes-Authorization header through verbatim', async () => {
+    const r = await proxy(backstage.base, 'oidc', { 'Backstage-Kubernetes-Authorization': 'Bearer aks-user-token' });
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body).metadata.user).toBe('carol');
+  });
+
+  it('fetches workloads for an entity with the token from the request body', async () => {
+    const res = await fetch(`${backstage.base}/services/my-service`, {
+      method: 'POST',
+      headers: { Authorization: mockCredentials.user.header(), 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        entity: ENTITY,
+        auth: { oidc: { okta: 'oidc-user-token' }, google: 'google-user-token', aks: 'aks-user-token' },
+      }),
+    });
+    const body = await res.json();
+    expect({ status: res.status, error: body.error }).toEqual({ status: 200, error: undefined });
+    const byCluster = Object.fromEntries(body.items.map((i) => [i.cluster.name, i]));
+    expect(Object.keys(byCluster).sort()).toEqual(['aks', 'gke', 'oidc', 'sa']);
+    for (const item of body.items) {
+      expect(item.errors).toEqual([]);
+    }
+    const users = new Set(api.requests.map((q) => q.user));
+    expect(users).toEqual(new Set(['system:serviceaccount:backstage:reader', 'alice', 'bob@example.com', 'carol']));
+  });
+});
+
+describe('startup validation through the native strategies', () => {
+  it('an oidc cluster without a token provider aborts startup with Backstage message', async () => {
+    await expect(
+      startBackstage([{ name: 'bad', authProvider: 'oidc', url: 'https://127.0.0.1:1' }]),
+    ).rejects.toThrow("Invalid cluster 'bad': Must specify a token provider for 'oidc' strategy");
+  });
+
+  it('a provider with no native strategy yet fails validation', async () => {
+    await expect(
+      startBackstage([{ name: 'eks', authProvider: 'aws', url: 'https://127.0.0.1:1' }]),
+    ).rejects.toThrow(`Invalid cluster 'eks': authProvider "aws" has no config associated with it`);
+  });
+
+  it('forbids custom auth strategies with dashes', async () => {
+    const dashed = createBackendModule({
+      pluginId: 'kubernetes',
+      moduleId: 'dashed-auth',
+      register(env) {
+        env.registerInit({
+          deps: { authStrategy: kubernetesAuthStrategyExtensionPoint },
+          async init({ authStrategy }) {
+            authStrategy.addAuthStrategy('my-aks', new AksStrategy());
+          },
+        });
+      },
+    });
+    await expect(startBackstage(clusters(), [dashed])).rejects.toThrow('Strategy name can not include dashes');
+  });
+});

@@ -1,0 +1,60 @@
+// Compiled by `npm run typecheck` (tsc --strict): every class must be assignable to
+// Backstage's own AuthenticationStrategy, and the module to a BackendFeature.
+import type {
+  AuthenticationStrategy,
+  KubernetesCredential,
+  ClusterDetails,
+} from '@backstage/plugin-kubernetes-node';
+import type { BackendFeature } from '@backstage/backend-plugin-api';
+import {
+  AksStrategy,
+  AnonymousStrategy,
+  DispatchStrategy,
+  GoogleStrategy,
+  OidcStrategy,
+  ServiceAccountStrategy,
+  strategyClasses,
+} from '..';
+import nativeAuthModule from '../module';
+
+const strategies: AuthenticationStrategy[] = [
+  new AksStrategy(),
+  new AnonymousStrategy(),
+  new GoogleStrategy(),
+  new OidcStrategy(),
+  new ServiceAccountStrategy(),
+  new ServiceAccountStrategy({ tokenPath: '/tmp/token', reloadIntervalMs: 1000, timeoutMs: 500, cache: false }),
+  new DispatchStrategy({ authStrategyMap: { aks: new AksStrategy() } }),
+];
+
+const aks: AuthenticationStrategy = new AksStrategy();
+const dispatch: AuthenticationStrategy = new DispatchStrategy({
+  authStrategyMap: { aks, oidc: new OidcStrategy(), custom: strategies[0] },
+});
+
+for (const name of Object.keys(strategyClasses) as (keyof typeof strategyClasses)[]) {
+  const s: AuthenticationStrategy = new strategyClasses[name]();
+  void s;
+}
+
+const feature: BackendFeature = nativeAuthModule;
+
+async function use(cd: ClusterDetails): Promise<string> {
+  const credential: KubernetesCredential = await dispatch.getCredential(cd, {});
+  switch (credential.type) {
+    case 'bearer token':
+      return credential.token;
+    case 'x509 client certificate':
+      return credential.cert + credential.key;
+    case 'anonymous':
+      return '';
+  }
+}
+
+const errors: Error[] = aks.validateCluster({});
+const presented: Record<string, string> = aks.presentAuthMetadata({});
+
+// @ts-expect-error a number is not a valid token path
+new ServiceAccountStrategy({ tokenPath: 5 });
+
+export { strategies, feature, use, errors, presented };
