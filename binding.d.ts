@@ -21,7 +21,12 @@ export declare class NativeStrategy {
    * `realm` the caller's value factories (see `realm.rs`).
    */
   constructor(kind: unknown, options: unknown, realm?: RealmFactories)
-  getCredential(clusterDetails: unknown, requestAuth: unknown): Promise<KubernetesCredential>
+  /**
+   * `getCredential` without the promise when no I/O was needed: a token string, `null`
+   * (anonymous), `[cert, key]`, or a promise of the credential. Throws on failure; the JS
+   * layer turns all of these into the promise `getCredential` returns.
+   */
+  credentialNow(clusterDetails: unknown, requestAuth: unknown): string | null | [string, string] | Promise<KubernetesCredential>
   validateCluster(authMetadata: unknown): Error[]
   presentAuthMetadata(authMetadata: unknown): Record<string, string>
   /** The Backstage name this instance was built for. */

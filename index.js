@@ -23,31 +23,52 @@ const realm = Object.freeze({
   },
 });
 
-class AksStrategy extends binding.NativeStrategy {
+// The native side settles what it can without waiting and returns it as a primitive (see
+// `settle` in src/node/native.rs); this wraps it in a promise of this realm.
+function settled(result) {
+  if (typeof result === 'string') return Promise.resolve({ type: 'bearer token', token: result });
+  if (result === null) return Promise.resolve({ type: 'anonymous' });
+  if (Array.isArray(result)) {
+    return Promise.resolve({ type: 'x509 client certificate', cert: result[0], key: result[1] });
+  }
+  return result;
+}
+
+class NativeStrategy extends binding.NativeStrategy {
+  getCredential(clusterDetails, requestAuth) {
+    try {
+      return settled(this.credentialNow(clusterDetails, requestAuth));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+}
+
+class AksStrategy extends NativeStrategy {
   constructor(options) {
     super('aks', options, realm);
   }
 }
 
-class AnonymousStrategy extends binding.NativeStrategy {
+class AnonymousStrategy extends NativeStrategy {
   constructor(options) {
     super('localKubectlProxy', options, realm);
   }
 }
 
-class GoogleStrategy extends binding.NativeStrategy {
+class GoogleStrategy extends NativeStrategy {
   constructor(options) {
     super('google', options, realm);
   }
 }
 
-class OidcStrategy extends binding.NativeStrategy {
+class OidcStrategy extends NativeStrategy {
   constructor(options) {
     super('oidc', options, realm);
   }
 }
 
-class ServiceAccountStrategy extends binding.NativeStrategy {
+class ServiceAccountStrategy extends NativeStrategy {
   constructor(options) {
     super('serviceAccount', options, realm);
   }

@@ -238,15 +238,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::Clock;
-    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-
-    struct ManualClock(AtomicU64);
-    impl Clock for ManualClock {
-        fn now_ms(&self) -> u64 {
-            self.0.load(Ordering::SeqCst)
-        }
-    }
+    use crate::clock::ManualClock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn cache(capacity: usize, clock: Arc<ManualClock>) -> ExpiringCache<String, u64> {
         ExpiringCache::new(CacheConfig {
@@ -268,7 +261,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_callers_share_one_fetch() {
-        let clock = Arc::new(ManualClock(AtomicU64::new(0)));
+        let clock = ManualClock::at(0);
         let c = Arc::new(cache(8, clock));
         let calls = Arc::new(AtomicUsize::new(0));
         let mut handles = Vec::new();
@@ -293,7 +286,7 @@ mod tests {
 
     #[tokio::test]
     async fn failure_is_not_sticky_and_stale_value_covers_it() {
-        let clock = Arc::new(ManualClock(AtomicU64::new(0)));
+        let clock = ManualClock::at(0);
         let c = cache(8, Arc::clone(&clock));
         let k = "k".to_string();
         let err = || async { Err::<Expiring<u64>, _>(AuthError::contract("boom")) };
@@ -307,11 +300,11 @@ mod tests {
                 .await,
             Ok(1)
         );
-        clock.0.store(150, Ordering::SeqCst);
+        clock.set(150);
         assert_eq!(c.get_fresh(&k), None);
         // Refresh fails while the entry is still valid: the stale value is served.
         assert_eq!(c.get_or_fetch(k.clone(), err).await, Ok(1));
-        clock.0.store(250, Ordering::SeqCst);
+        clock.set(250);
         // Past its hard expiry the stale value is never served.
         assert_eq!(
             c.get_or_fetch(k.clone(), err).await,
@@ -321,7 +314,7 @@ mod tests {
 
     #[tokio::test]
     async fn timeout_clears_inflight() {
-        let clock = Arc::new(ManualClock(AtomicU64::new(0)));
+        let clock = ManualClock::at(0);
         let c = cache(8, clock);
         let k = "k".to_string();
         let slow = || async {
@@ -347,12 +340,12 @@ mod tests {
 
     #[tokio::test]
     async fn panic_in_fetch_becomes_error_and_clears_inflight() {
-        let clock = Arc::new(ManualClock(AtomicU64::new(0)));
+        let clock = ManualClock::at(0);
         let c = cache(8, clock);
         let k = "k".to_string();
         let r = c
             .get_or_fetch(k.clone(), || async {
-                if k_is_panicky() {
+                if std::hint::black_box(true) {
                     panic!("fetch exploded");
                 }
                 value(0, 0, 0)
@@ -365,13 +358,9 @@ mod tests {
         );
     }
 
-    fn k_is_panicky() -> bool {
-        true
-    }
-
     #[tokio::test]
     async fn bounded_by_capacity() {
-        let clock = Arc::new(ManualClock(AtomicU64::new(0)));
+        let clock = ManualClock::at(0);
         let c = cache(3, clock);
         for i in 0..10u64 {
             c.get_or_fetch(format!("k{i}"), move || async move { value(i, 100, 100) })
@@ -385,7 +374,7 @@ mod tests {
 
     #[tokio::test]
     async fn capacity_zero_disables_caching() {
-        let clock = Arc::new(ManualClock(AtomicU64::new(0)));
+        let clock = ManualClock::at(0);
         let c = cache(0, clock);
         let calls = Arc::new(AtomicUsize::new(0));
         for _ in 0..3 {

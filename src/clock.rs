@@ -25,3 +25,25 @@ pub type SharedClock = Arc<dyn Clock>;
 pub fn system_clock() -> SharedClock {
     Arc::new(SystemClock)
 }
+
+/// A clock tests set by hand.
+#[cfg(test)]
+pub struct ManualClock(pub std::sync::atomic::AtomicU64);
+
+#[cfg(test)]
+impl ManualClock {
+    pub fn at(ms: u64) -> Arc<Self> {
+        Arc::new(ManualClock(std::sync::atomic::AtomicU64::new(ms)))
+    }
+
+    pub fn set(&self, ms: u64) {
+        self.0.store(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

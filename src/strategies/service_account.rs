@@ -138,15 +138,7 @@ impl AuthenticationStrategy for ServiceAccountStrategy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::Clock;
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    struct ManualClock(AtomicU64);
-    impl Clock for ManualClock {
-        fn now_ms(&self) -> u64 {
-            self.0.load(Ordering::SeqCst)
-        }
-    }
+    use crate::clock::ManualClock;
 
     #[tokio::test]
     async fn rereads_after_interval_and_keeps_last_good_token() {
@@ -154,7 +146,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("token");
         std::fs::write(&path, "one\n").unwrap();
-        let clock = Arc::new(ManualClock(AtomicU64::new(1_000)));
+        let clock = ManualClock::at(1_000);
         let s = ServiceAccountStrategy::new(ServiceAccountOptions {
             token_path: path.clone(),
             clock: clock.clone(),
@@ -177,10 +169,10 @@ mod tests {
             "one\n",
             "within the interval the file is not re-read"
         );
-        clock.0.store(61_001, Ordering::SeqCst);
+        clock.set(61_001);
         assert_eq!(get().await, "two");
         std::fs::remove_file(&path).unwrap();
-        clock.0.store(200_000, Ordering::SeqCst);
+        clock.set(200_000);
         assert_eq!(
             get().await,
             "two",
