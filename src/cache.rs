@@ -115,12 +115,6 @@ where
         self.len() == 0
     }
 
-    pub fn clear(&self) {
-        if let Some(entries) = lock(&self.inner).entries.as_mut() {
-            entries.clear();
-        }
-    }
-
     /// The fresh value, or the result of one shared fetch for `key`. `fetch` is called only by
     /// the caller that starts the fetch. Must be awaited inside a Tokio runtime.
     pub async fn get_or_fetch<F, Fut>(&self, key: K, fetch: F) -> Result<V, AuthError>

@@ -58,10 +58,6 @@ impl<S> DispatchStrategy<S> {
         })
     }
 
-    pub fn strategies(&self) -> impl Iterator<Item = (&String, &S)> {
-        self.strategies.iter()
-    }
-
     pub fn into_strategies(self) -> impl Iterator<Item = (String, S)> {
         self.strategies.into_iter()
     }
