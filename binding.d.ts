@@ -29,8 +29,20 @@ export declare class NativeStrategy {
   credentialNow(clusterDetails: unknown, requestAuth: unknown): string | null | [string, string] | Promise<KubernetesCredential>
   validateCluster(authMetadata: unknown): Error[]
   presentAuthMetadata(authMetadata: unknown): Record<string, string>
+  /** How many derived credentials (e.g. Pinniped certificates) the strategy has cached. */
+  get cachedEntries(): number
   /** The Backstage name this instance was built for. */
   get kind(): string
+}
+
+export declare class PinnipedHelper {
+  /** `options`: `{ timeoutMs? }`; `realm`: the caller's value factories (see `realm.rs`). */
+  constructor(options: unknown, realm?: RealmFactories)
+  /**
+   * Resolves `{ key, cert, expirationTimestamp }`; rejects with an `Error` that carries the
+   * Concierge's or the Kubernetes `Status` message and the HTTP status.
+   */
+  tokenCredentialRequest(clusterDetails: unknown, pinnipedParams: unknown): Promise<{ key: string; cert: string; expirationTimestamp: string }>
 }
 
 /**

@@ -574,4 +574,5 @@ if (!nativeBinding) {
 module.exports = nativeBinding
 module.exports.DispatchStrategy = nativeBinding.DispatchStrategy
 module.exports.NativeStrategy = nativeBinding.NativeStrategy
+module.exports.PinnipedHelper = nativeBinding.PinnipedHelper
 module.exports.napiFloor = nativeBinding.napiFloor

@@ -45,6 +45,8 @@ declare abstract class NativeAuthenticationStrategy implements AuthenticationStr
   presentAuthMetadata(authMetadata: AuthMetadata): AuthMetadata;
   /** The Backstage registration name this strategy implements. */
   readonly kind: string;
+  /** How many derived credentials (e.g. Pinniped certificates) are cached right now. */
+  readonly cachedEntries: number;
 }
 
 /** `aks`: bearer token from `requestAuth.aks`, anonymous without one. */
@@ -83,6 +85,57 @@ export declare class ServiceAccountStrategy extends NativeAuthenticationStrategy
   constructor(options?: ServiceAccountStrategyOptions);
 }
 
+export interface PinnipedAuthenticator {
+  apiGroup: string;
+  kind: string;
+  name: string;
+}
+
+export interface PinnipedStrategyOptions {
+  /** Default `{ apiGroup: 'authentication.concierge.pinniped.dev', kind: 'JWTAuthenticator', name: 'supervisor' }`. */
+  authenticator?: Partial<PinnipedAuthenticator>;
+  /** Group and version of TokenCredentialRequest. Default `login.concierge.pinniped.dev/v1alpha1`. */
+  tokenCredentialRequestApiGroup?: string;
+  /** Most certificates cached (LRU). Default 10000; 0 turns the cache off. */
+  cacheSize?: number;
+  /** `false` turns the certificate cache off. Default `true`. */
+  cache?: boolean;
+  /** Bound on one TokenCredentialRequest. Default 10000. */
+  timeoutMs?: number;
+}
+
+/**
+ * `pinniped`: exchanges `requestAuth.pinniped.clusteridtoken` at the cluster's Pinniped
+ * Concierge for an x509 client certificate, cached per user until shortly before it expires.
+ * Per-cluster annotations `kubernetes.io/x-pinniped-authenticator-{api-group,kind,name}` and
+ * `kubernetes.io/x-pinniped-token-credential-request-api-group` override the options;
+ * `presentAuthMetadata` returns `{ audience }` from `kubernetes.io/x-pinniped-audience`.
+ */
+export declare class PinnipedStrategy extends NativeAuthenticationStrategy {
+  constructor(options?: PinnipedStrategyOptions);
+}
+
+export interface PinnipedParameters {
+  clusterScopedIdToken: string;
+  authenticator: PinnipedAuthenticator;
+  tokenCredentialRequest?: { apiGroup?: string };
+}
+
+export interface PinnipedClientCerts {
+  key: string;
+  cert: string;
+  expirationTimestamp: string;
+}
+
+/** Backstage's `PinnipedHelper`; every failure rejects with an `Error` carrying the reason. */
+export declare class PinnipedHelper {
+  constructor(logger?: unknown, options?: { timeoutMs?: number });
+  tokenCredentialRequest(
+    clusterDetails: ClusterDetails,
+    pinnipedParams: PinnipedParameters,
+  ): Promise<PinnipedClientCerts>;
+}
+
 export interface DispatchStrategyOptions {
   authStrategyMap: { [key: string]: AuthenticationStrategy };
 }
@@ -105,6 +158,7 @@ export declare const strategyClasses: Readonly<{
   google: typeof GoogleStrategy;
   localKubectlProxy: typeof AnonymousStrategy;
   oidc: typeof OidcStrategy;
+  pinniped: typeof PinnipedStrategy;
   serviceAccount: typeof ServiceAccountStrategy;
 }>;
 

@@ -74,6 +74,22 @@ class ServiceAccountStrategy extends NativeStrategy {
   }
 }
 
+class PinnipedStrategy extends NativeStrategy {
+  constructor(options) {
+    super('pinniped', options, realm);
+  }
+}
+
+/**
+ * Backstage's `PinnipedHelper`: `tokenCredentialRequest(clusterDetails, pinnipedParams)`.
+ * The logger argument is accepted for compatibility; failures are reported by rejection.
+ */
+class PinnipedHelper extends binding.PinnipedHelper {
+  constructor(_logger, options) {
+    super(options, realm);
+  }
+}
+
 class DispatchStrategy extends binding.DispatchStrategy {
   constructor(options) {
     super(options, realm);
@@ -86,6 +102,7 @@ const strategyClasses = Object.freeze({
   google: GoogleStrategy,
   localKubectlProxy: AnonymousStrategy,
   oidc: OidcStrategy,
+  pinniped: PinnipedStrategy,
   serviceAccount: ServiceAccountStrategy,
 });
 
@@ -97,6 +114,8 @@ module.exports = {
   AnonymousStrategy,
   GoogleStrategy,
   OidcStrategy,
+  PinnipedHelper,
+  PinnipedStrategy,
   ServiceAccountStrategy,
   DispatchStrategy,
   strategyClasses,

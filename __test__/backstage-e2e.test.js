@@ -8,7 +8,7 @@ const { createBackendModule } = require('@backstage/backend-plugin-api');
 const { kubernetesAuthStrategyExtensionPoint } = require('@backstage/plugin-kubernetes-node');
 const { catalogServiceMock } = require('@backstage/plugin-catalog-node/testUtils');
 const { KubeApiStandIn } = require('./helpers/kube-api');
-const { AksStrategy } = require('..');
+const { AksStrategy, PinnipedHelper } = require('..');
 
 const kubernetesPlugin = require('@backstage/plugin-kubernetes-backend').default;
 const nativeAuthModule = require('../module');
@@ -23,7 +23,10 @@ const TOKENS = {
 let api;
 
 beforeAll(async () => {
-  api = await new KubeApiStandIn({ tokens: TOKENS }).start();
+  api = await new KubeApiStandIn({
+    tokens: TOKENS,
+    concierge: { users: { 'alice-id-token': 'alice', 'dave-id-token': 'dave' } },
+  }).start();
 });
 
 afterAll(async () => {
@@ -37,6 +40,12 @@ function clusters() {
     { name: 'oidc', authProvider: 'oidc', oidcTokenProvider: 'okta', ...common },
     { name: 'gke', authProvider: 'google', ...common },
     { name: 'aks', authProvider: 'aks', ...common },
+    {
+      name: 'pinniped',
+      authProvider: 'pinniped',
+      authMetadata: { 'kubernetes.io/x-pinniped-audience': 'backstage-aud' },
+      ...common,
+    },
   ];
 }
 
@@ -109,6 +118,7 @@ describe('a Backstage backend using the native module', () => {
       { name: 'oidc', authProvider: 'oidc', oidcTokenProvider: 'okta' },
       { name: 'gke', authProvider: 'google' },
       { name: 'aks', authProvider: 'aks' },
+      { name: 'pinniped', authProvider: 'pinniped', auth: { audience: 'backstage-aud' } },
     ]);
   });
 
@@ -140,6 +150,22 @@ describe('a Backstage backend using the native module', () => {
     expect(JSON.parse(r.body).metadata.user).toBe('carol');
   });
 
+  it('proxies with a Pinniped client certificate for the user in the ClusterIDToken header', async () => {
+    const header = { 'Backstage-Kubernetes-Authorization-Pinniped-ClusterIDToken': 'alice-id-token' };
+    const r = await proxy(backstage.base, 'pinniped', header);
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body).metadata.user).toBe('alice');
+    expect(api.requests.at(-1)).toMatchObject({ path: '/api/v1/namespaces', user: 'alice', via: 'x509' });
+    const exchanges = api.tcr.length;
+    const again = await proxy(backstage.base, 'pinniped', header);
+    expect(JSON.parse(again.body).metadata.user).toBe('alice');
+    expect(api.tcr.length).toBe(exchanges);
+    const dave = await proxy(backstage.base, 'pinniped', {
+      'Backstage-Kubernetes-Authorization-Pinniped-ClusterIDToken': 'dave-id-token',
+    });
+    expect(JSON.parse(dave.body).metadata.user).toBe('dave');
+  });
+
   it('a wrong user token reaches the API server and is refused there', async () => {
     const r = await proxy(backstage.base, 'oidc', { 'Backstage-Kubernetes-Authorization-OIDC-okta': 'stolen' });
     expect(r.status).toBe(401);
@@ -165,18 +191,104 @@ describe('a Backstage backend using the native module', () => {
       headers: { Authorization: mockCredentials.user.header(), 'Content-Type': 'application/json' },
       body: JSON.stringify({
         entity: ENTITY,
-        auth: { oidc: { okta: 'oidc-user-token' }, google: 'google-user-token', aks: 'aks-user-token' },
+        auth: {
+          oidc: { okta: 'oidc-user-token' },
+          google: 'google-user-token',
+          aks: 'aks-user-token',
+          pinniped: { clusteridtoken: 'alice-id-token' },
+        },
       }),
     });
     const body = await res.json();
     expect({ status: res.status, error: body.error }).toEqual({ status: 200, error: undefined });
     const byCluster = Object.fromEntries(body.items.map((i) => [i.cluster.name, i]));
-    expect(Object.keys(byCluster).sort()).toEqual(['aks', 'gke', 'oidc', 'sa']);
+    expect(Object.keys(byCluster).sort()).toEqual(['aks', 'gke', 'oidc', 'pinniped', 'sa']);
     for (const item of body.items) {
       expect(item.errors).toEqual([]);
     }
     const users = new Set(api.requests.map((q) => q.user));
     expect(users).toEqual(new Set(['system:serviceaccount:backstage:reader', 'alice', 'bob@example.com', 'carol']));
+    expect(api.requests.filter((q) => q.via === 'x509').length).toBeGreaterThan(0);
+  });
+});
+
+// Backstage's PinnipedHelper.test.ts (kubernetes-node), "TLS Clusters": a custom `pinniped`
+// strategy built on the helper, registered through the extension point, used by the proxy.
+describe('Pinniped - tokenCredentialRequest with our PinnipedHelper', () => {
+  function helperModule(apiGroup) {
+    return createBackendModule({
+      pluginId: 'kubernetes',
+      moduleId: 'pinniped-helper',
+      register(env) {
+        env.registerInit({
+          deps: { authStrategy: kubernetesAuthStrategyExtensionPoint },
+          async init({ authStrategy }) {
+            const helper = new PinnipedHelper();
+            authStrategy.addAuthStrategy('pinniped', {
+              async getCredential(clusterDetails, authConfig) {
+                const certs = await helper.tokenCredentialRequest(clusterDetails, {
+                  clusterScopedIdToken: authConfig.pinniped.clusteridtoken,
+                  authenticator: { apiGroup: 'authentication.concierge.pinniped.dev', kind: 'JWTAuthenticator', name: 'supervisor' },
+                  ...(apiGroup && { tokenCredentialRequest: { apiGroup } }),
+                });
+                return { type: 'x509 client certificate', key: certs.key, cert: certs.cert };
+              },
+              validateCluster: () => [],
+              presentAuthMetadata: () => ({}),
+            });
+          },
+        });
+      },
+    });
+  }
+
+  async function startWithHelper(apiGroup) {
+    const backend = await startTestBackend({
+      features: [
+        kubernetesPlugin,
+        helperModule(apiGroup),
+        configFeature([{ name: 'pinniped', authProvider: 'pinniped', url: api.url, caData: api.caData }]),
+        catalogServiceMock.factory({ entities: [ENTITY] }),
+      ],
+    });
+    return { backend, base: `http://127.0.0.1:${backend.server.port()}/api/kubernetes` };
+  }
+
+  beforeEach(() => {
+    api.requests.length = 0;
+    api.tcr.length = 0;
+  });
+
+  it.each([
+    ['Should get certs data from Concierge', undefined],
+    ['Should get certs data from TMC-flavoured Pinniped', 'login.concierge.pinniped.tmc.cloud.vmware.com/v1alpha1'],
+  ])('%s', async (_name, apiGroup) => {
+    const { backend, base } = await startWithHelper(apiGroup);
+    try {
+      const r = await proxy(base, 'pinniped', { 'Backstage-Kubernetes-Authorization-Pinniped-ClusterIDToken': 'alice-id-token' });
+      expect(r.status).toBe(200);
+      expect(JSON.parse(r.body).metadata.user).toBe('alice');
+      expect(api.tcr.map((t) => t.path)).toEqual([
+        `/apis/${apiGroup ?? 'login.concierge.pinniped.dev/v1alpha1'}/tokencredentialrequests`,
+      ]);
+      expect(api.requests).toEqual([{ method: 'GET', path: '/api/v1/namespaces', user: 'alice', via: 'x509' }]);
+    } finally {
+      await backend.stop();
+    }
+  });
+
+  it('Should get an error when Concierge return an error', async () => {
+    const { backend, base } = await startWithHelper();
+    try {
+      const r = await proxy(base, 'pinniped', { 'Backstage-Kubernetes-Authorization-Pinniped-ClusterIDToken': 'stolen' });
+      expect(r.status).toBe(500);
+      expect(r.body).toContain('error');
+      expect(r.body).toContain('authentication failed');
+      expect(api.tcr).toHaveLength(1);
+      expect(api.requests).toHaveLength(0);
+    } finally {
+      await backend.stop();
+    }
   });
 });
 

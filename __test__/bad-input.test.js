@@ -4,7 +4,15 @@
 
 const native = require('..');
 
-const { AksStrategy, AnonymousStrategy, DispatchStrategy, GoogleStrategy, OidcStrategy, ServiceAccountStrategy } = native;
+const {
+  AksStrategy,
+  AnonymousStrategy,
+  DispatchStrategy,
+  GoogleStrategy,
+  OidcStrategy,
+  PinnipedStrategy,
+  ServiceAccountStrategy,
+} = native;
 
 function junk() {
   const cyclic = { a: 1 };
@@ -78,6 +86,7 @@ const classes = {
   GoogleStrategy: () => new GoogleStrategy(),
   OidcStrategy: () => new OidcStrategy(),
   ServiceAccountStrategy: () => new ServiceAccountStrategy({ tokenPath: '/nonexistent/token', timeoutMs: 2000 }),
+  PinnipedStrategy: () => new PinnipedStrategy({ timeoutMs: 2000 }),
   DispatchStrategy: () =>
     new DispatchStrategy({ authStrategyMap: { aks: new AksStrategy(), oidc: new OidcStrategy() } }),
 };
@@ -178,6 +187,7 @@ describe('constructors with junk options', () => {
         () => new ServiceAccountStrategy(opts),
         () => new DispatchStrategy(opts),
         () => new AksStrategy(opts),
+        () => new PinnipedStrategy(opts),
       ]) {
         try {
           make();

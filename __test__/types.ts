@@ -12,9 +12,12 @@ import {
   DispatchStrategy,
   GoogleStrategy,
   OidcStrategy,
+  PinnipedHelper,
+  PinnipedStrategy,
   ServiceAccountStrategy,
   strategyClasses,
 } from '..';
+import type { PinnipedHelper as BackstagePinnipedHelper } from '@backstage/plugin-kubernetes-node';
 import nativeAuthModule from '../module';
 
 const strategies: AuthenticationStrategy[] = [
@@ -25,7 +28,12 @@ const strategies: AuthenticationStrategy[] = [
   new ServiceAccountStrategy(),
   new ServiceAccountStrategy({ tokenPath: '/tmp/token', reloadIntervalMs: 1000, timeoutMs: 500, cache: false }),
   new DispatchStrategy({ authStrategyMap: { aks: new AksStrategy() } }),
+  new PinnipedStrategy(),
+  new PinnipedStrategy({ authenticator: { name: 'tmc' }, cacheSize: 100, timeoutMs: 5000 }),
 ];
+
+// Our helper fits where Backstage's is used.
+const helper: Pick<BackstagePinnipedHelper, 'tokenCredentialRequest'> = new PinnipedHelper();
 
 const aks: AuthenticationStrategy = new AksStrategy();
 const dispatch: AuthenticationStrategy = new DispatchStrategy({
@@ -57,4 +65,4 @@ const presented: Record<string, string> = aks.presentAuthMetadata({});
 // @ts-expect-error a number is not a valid token path
 new ServiceAccountStrategy({ tokenPath: 5 });
 
-export { strategies, feature, use, errors, presented };
+export { strategies, feature, use, errors, presented, helper };

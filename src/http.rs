@@ -69,6 +69,57 @@ impl HttpClientFactory {
     }
 }
 
+/// The body of `response`, refused past `max` bytes so a hostile or broken upstream cannot
+/// make us buffer without bound. The request's own timeout covers reading the body.
+pub async fn read_body_limited(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > max {
+                    return Err(format!("the response is larger than {max} bytes"));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => return Err(format!("reading the response failed: {}", error_chain(&e))),
+        }
+    }
+}
+
+/// What went wrong with a request, in words, without the URL's query (the caller names the
+/// endpoint): a timeout, or the chain of causes (e.g. the TLS verifier's reason).
+pub fn upstream_reason(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!("no answer within {} ms", timeout.as_millis());
+    }
+    let kind = if e.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    format!("{kind}: {}", error_chain(e))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    if parts.is_empty() {
+        parts.push(e.to_string());
+    }
+    parts.join(": ")
+}
+
 fn build_client(owner: &'static str, tls: &TlsSettings) -> Result<reqwest::Client, AuthError> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(DEFAULT_TIMEOUT)

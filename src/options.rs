@@ -34,6 +34,26 @@ impl<'a> Options<'a> {
         self.map.and_then(|m| m.get(key)).filter(|v| !v.is_null())
     }
 
+    /// A nested value, for a nested `Options` view.
+    pub fn value(&self, key: &str) -> Option<&'a Value> {
+        self.get(key)
+    }
+
+    /// A whole number from 0 to 10,000,000 (cache sizes).
+    pub fn count(&self, key: &str) -> Result<Option<usize>, InputError> {
+        const EXPECTED: &str = "a whole number from 0 to 10000000";
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && (0.0..=10_000_000.0).contains(&f) => {
+                    Ok(Some(f as usize))
+                }
+                _ => Err(InputError::new(self.field(key), EXPECTED)),
+            },
+            Some(_) => Err(InputError::new(self.field(key), EXPECTED)),
+        }
+    }
+
     pub fn string(&self, key: &str) -> Result<Option<&'a str>, InputError> {
         match self.get(key) {
             None => Ok(None),

@@ -11,6 +11,7 @@ use crate::strategies::{
     anonymous::AnonymousStrategy,
     google::GoogleStrategy,
     oidc::OidcStrategy,
+    pinniped::{PinnipedOptions, PinnipedStrategy},
     service_account::{ServiceAccountOptions, ServiceAccountStrategy},
 };
 use crate::strategy::AuthenticationStrategy;
@@ -29,6 +30,13 @@ pub const KINDS: &[&str] = &[
 pub fn option_keys(kind: &str) -> &'static [&'static str] {
     match kind {
         "serviceAccount" => &["tokenPath", "reloadIntervalMs", "timeoutMs", "cache"],
+        "pinniped" => &[
+            "authenticator",
+            "tokenCredentialRequestApiGroup",
+            "cacheSize",
+            "cache",
+            "timeoutMs",
+        ],
         _ => &[],
     }
 }
@@ -59,6 +67,9 @@ pub fn build(
             }
             Arc::new(ServiceAccountStrategy::new(o))
         }
+        "pinniped" => Arc::new(PinnipedStrategy::new(PinnipedOptions::from_options(
+            &opts,
+        )?)?),
         _ => return Err(InputError::new("kind", "a known strategy kind").into()),
     })
 }

@@ -29,4 +29,9 @@ pub trait AuthenticationStrategy: Send + Sync + 'static {
     fn present_auth_metadata(&self, _metadata: &AuthMetadata) -> AuthMetadata {
         AuthMetadata::new()
     }
+
+    /// How many derived credentials the strategy holds in its cache (for operators and tests).
+    fn cached_entries(&self) -> usize {
+        0
+    }
 }

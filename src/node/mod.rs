@@ -3,4 +3,5 @@
 mod convert;
 mod dispatch;
 mod native;
+mod pinniped;
 mod realm;

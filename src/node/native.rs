@@ -169,6 +169,12 @@ impl NativeStrategy {
         self.realm.object(env, presented)
     }
 
+    /// How many derived credentials (e.g. Pinniped certificates) the strategy has cached.
+    #[napi(getter, catch_unwind)]
+    pub fn cached_entries(&self) -> u32 {
+        u32::try_from(self.strategy.cached_entries()).unwrap_or(u32::MAX)
+    }
+
     /// The Backstage name this instance was built for.
     #[napi(getter, catch_unwind)]
     pub fn kind(&self) -> String {

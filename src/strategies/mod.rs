@@ -6,6 +6,7 @@ pub mod anonymous;
 pub mod dispatch;
 pub mod google;
 pub mod oidc;
+pub mod pinniped;
 pub mod service_account;
 
 use serde_json::Value;
