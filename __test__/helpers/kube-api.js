@@ -32,6 +32,10 @@ class KubeApiStandIn {
       lifetimeMs: concierge.lifetimeMs ?? 5 * 60_000,
       // Tokens matching this issue one shared, pre-made certificate (for load tests).
       sharedCertFor: concierge.sharedCertFor,
+      // Issue each user's certificate once and answer with it again (for benchmarks, so the
+      // stand-in's certificate signing is not timed as the client's cost).
+      reuseCertificates: concierge.reuseCertificates ?? false,
+      issued: new Map(),
     };
     /** Every TokenCredentialRequest received: { path, headers, body, raw }. */
     this.tcr = [];
@@ -120,6 +124,9 @@ class KubeApiStandIn {
     if (shared) {
       this.sharedCert ??= this.clientCert('load-test', this.concierge.lifetimeMs);
       cert = this.sharedCert;
+    } else if (this.concierge.reuseCertificates) {
+      cert = this.concierge.issued.get(user) ?? this.clientCert(user, this.concierge.lifetimeMs);
+      this.concierge.issued.set(user, cert);
     } else {
       cert = this.clientCert(user, this.concierge.lifetimeMs);
     }
@@ -137,6 +144,12 @@ class KubeApiStandIn {
   }
 
   handle(req, res) {
+    if (req.url === '/__standin/stats') {
+      // Unauthenticated counters, for benchmarks that run this stand-in in another process.
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ tokenCredentialRequests: this.tcr.length, requests: this.requests.length }));
+      return;
+    }
     const tcr = req.url.match(/^\/apis\/(login\.concierge\.[^/]+\/v1alpha1)\/tokencredentialrequests(?:\?.*)?$/);
     if (this.concierge && tcr && req.method === 'POST') {
       let raw = '';
