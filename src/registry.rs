@@ -37,6 +37,8 @@ pub fn option_keys(kind: &str) -> &'static [&'static str] {
             "cache",
             "timeoutMs",
         ],
+        #[cfg(feature = "test-panics")]
+        "testPanic" => &["at"],
         _ => &[],
     }
 }
@@ -70,6 +72,20 @@ pub fn build(
         "pinniped" => Arc::new(PinnipedStrategy::new(PinnipedOptions::from_options(
             &opts,
         )?)?),
+        #[cfg(feature = "test-panics")]
+        "testPanic" => {
+            use crate::strategies::test_panic::{PanicAt, TestPanicStrategy};
+            #[allow(clippy::panic)]
+            let at = match opts.string("at")? {
+                Some("constructor") => panic!("test panic in the constructor"),
+                Some("afterAwait") => PanicAt::AfterAwait,
+                Some("inCacheFetch") => PanicAt::InCacheFetch,
+                Some("validate") => PanicAt::Validate,
+                Some("present") => PanicAt::Present,
+                _ => PanicAt::FirstPoll,
+            };
+            Arc::new(TestPanicStrategy::new(at))
+        }
         _ => return Err(InputError::new("kind", "a known strategy kind").into()),
     })
 }

@@ -8,6 +8,8 @@ pub mod google;
 pub mod oidc;
 pub mod pinniped;
 pub mod service_account;
+#[cfg(feature = "test-panics")]
+pub mod test_panic;
 
 use serde_json::Value;
 
