@@ -23,7 +23,10 @@ const TOKENS = {
 
 /**
  * The clusters of demo/app-config.yaml: what the Backstage frontend sends to the proxy for each
- * (its `Backstage-Kubernetes-Authorization-*` headers) and who the API server must then see.
+ * (its `Backstage-Kubernetes-Authorization-*` headers), who the API server must then see and
+ * how (`via`: 'bearer' or 'x509'; default 'bearer'). A cluster whose strategy caches a
+ * credential it obtains upstream may add `exchanges(api)`: how many credentials the upstream
+ * stand-in has issued so far; the demo then reports cache hits as calls minus new issuances.
  */
 const CLUSTERS = [
   { name: 'prod-sa', authProvider: 'serviceAccount', headers: {}, user: TOKENS['sa-token'] },

@@ -210,7 +210,7 @@ for (const cluster of CLUSTERS) {
     const seen = api.requests.slice(before);
     assert.deepEqual(
       seen.map((r) => [r.path, r.via, r.user]),
-      [['/api/v1/namespaces/default/pods', 'bearer', cluster.user]],
+      [['/api/v1/namespaces/default/pods', cluster.via ?? 'bearer', cluster.user]],
     );
   });
 }
