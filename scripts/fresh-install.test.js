@@ -93,7 +93,7 @@ before(async () => {
     env,
     timeout: INSTALL_TIMEOUT_MS,
   });
-  console.log(`# npm install in the fresh backend took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(`npm install in the fresh backend took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
   api = await new KubeApiStandIn({ tokens: TOKENS }).start();
   backend = await startBackend({
