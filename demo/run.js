@@ -96,7 +96,7 @@ async function main() {
       `Backstage backend (pid ${backend.pid}) ready on ${backend.url} in ${(readyMs / 1000).toFixed(1)} s; ` +
         `Kubernetes API stand-in on ${api.url} (own CA; bearer tokens and client certificates)`,
     );
-    if (registered) console.log(`backend log: ${registered.replace(/^\S+\s+/, '')}`);
+    if (registered) console.log(`backend log: ${registered.replace(/^\S+\s+/, '').trimEnd()}`);
 
     const res = await backend.get('/api/kubernetes/clusters');
     if (res.status !== 200) throw new Error(`GET /api/kubernetes/clusters answered ${res.status}: ${await res.text()}`);
