@@ -575,3 +575,4 @@ module.exports = nativeBinding
 module.exports.DispatchStrategy = nativeBinding.DispatchStrategy
 module.exports.NativeStrategy = nativeBinding.NativeStrategy
 module.exports.napiFloor = nativeBinding.napiFloor
+module.exports.presignEksToken = nativeBinding.presignEksToken

@@ -18,10 +18,10 @@ module.exports = createBackendModule({
         config: coreServices.rootConfig,
         logger: coreServices.logger,
       },
-      async init({ authStrategy, logger }) {
+      async init({ authStrategy, config, logger }) {
         const names = Object.keys(strategyClasses);
         for (const name of names) {
-          authStrategy.addAuthStrategy(name, new strategyClasses[name]());
+          authStrategy.addAuthStrategy(name, new strategyClasses[name]({ config, logger }));
         }
         logger.info(`Native Kubernetes auth strategies registered: ${names.join(', ')}`);
         if (notYetNative.length > 0) {

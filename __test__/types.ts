@@ -9,12 +9,15 @@ import type { BackendFeature } from '@backstage/backend-plugin-api';
 import {
   AksStrategy,
   AnonymousStrategy,
+  AwsIamStrategy,
   DispatchStrategy,
   GoogleStrategy,
   OidcStrategy,
   ServiceAccountStrategy,
+  presignEksToken,
   strategyClasses,
 } from '..';
+import type { Config } from '@backstage/config';
 import nativeAuthModule from '../module';
 
 const strategies: AuthenticationStrategy[] = [
@@ -25,7 +28,19 @@ const strategies: AuthenticationStrategy[] = [
   new ServiceAccountStrategy(),
   new ServiceAccountStrategy({ tokenPath: '/tmp/token', reloadIntervalMs: 1000, timeoutMs: 500, cache: false }),
   new DispatchStrategy({ authStrategyMap: { aks: new AksStrategy() } }),
+  new AwsIamStrategy(),
+  new AwsIamStrategy({ config: { aws: { mainAccount: { profile: 'p' } } }, tokenCacheSeconds: 0, timeoutMs: 500 }),
 ];
+
+function fromBackstage(config: Config, logger: unknown): AuthenticationStrategy {
+  return new AwsIamStrategy({ config, logger });
+}
+
+const eksToken: string = presignEksToken({
+  clusterId: 'c',
+  credentials: { accessKeyId: 'AKID', secretAccessKey: 's' },
+  signingTime: new Date(),
+});
 
 const aks: AuthenticationStrategy = new AksStrategy();
 const dispatch: AuthenticationStrategy = new DispatchStrategy({
@@ -57,4 +72,7 @@ const presented: Record<string, string> = aks.presentAuthMetadata({});
 // @ts-expect-error a number is not a valid token path
 new ServiceAccountStrategy({ tokenPath: 5 });
 
-export { strategies, feature, use, errors, presented };
+// @ts-expect-error credentials are required
+presignEksToken({ clusterId: 'c' });
+
+export { strategies, feature, use, errors, presented, fromBackstage, eksToken };

@@ -8,6 +8,7 @@ use crate::error::{AuthError, InputError};
 use crate::options::Options;
 use crate::strategies::{
     aks::AksStrategy,
+    aws::{AwsIamStrategy, AwsOptions},
     anonymous::AnonymousStrategy,
     google::GoogleStrategy,
     oidc::OidcStrategy,
@@ -18,6 +19,7 @@ use crate::strategy::AuthenticationStrategy;
 /// The kinds `build` knows, by the name Backstage registers each under.
 pub const KINDS: &[&str] = &[
     "aks",
+    "aws",
     "localKubectlProxy",
     "google",
     "oidc",
@@ -29,6 +31,8 @@ pub const KINDS: &[&str] = &[
 pub fn option_keys(kind: &str) -> &'static [&'static str] {
     match kind {
         "serviceAccount" => &["tokenPath", "reloadIntervalMs", "timeoutMs", "cache"],
+        // `aws` is the JSON of the root config's `aws` key (the JS layer extracts it).
+        "aws" => &["aws", "tokenCacheSeconds", "timeoutMs", "cache"],
         _ => &[],
     }
 }
@@ -41,6 +45,22 @@ pub fn build(
     Ok(match kind {
         "aks" => Arc::new(AksStrategy),
         "localKubectlProxy" => Arc::new(AnonymousStrategy),
+        "aws" => {
+            let mut o = AwsOptions {
+                config: crate::strategies::aws::config::read(opts.value("aws"))?,
+                ..AwsOptions::default()
+            };
+            if let Some(seconds) = opts.seconds("tokenCacheSeconds", 840)? {
+                o.token_cache = seconds;
+            }
+            if let Some(timeout) = opts.millis("timeoutMs")? {
+                o.timeout = timeout;
+            }
+            if let Some(cache) = opts.boolean("cache")? {
+                o.cache = cache;
+            }
+            Arc::new(AwsIamStrategy::new(o))
+        }
         "google" => Arc::new(GoogleStrategy),
         "oidc" => Arc::new(OidcStrategy),
         "serviceAccount" => {
