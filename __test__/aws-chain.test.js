@@ -8,6 +8,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { AwsIamStrategy } = require('..');
 const { verifyEksToken } = require('./helpers/eks-verify');
+const { setEnv, replaceAwsEnv } = require('./helpers/real-env');
 
 const IMDS_CREDS = { AccessKeyId: 'ASIAIMDSEXAMPLE00001', SecretAccessKey: 'imdsSecret/EXAMPLE', Token: 'imds-session-token' };
 const ECS_CREDS = { AccessKeyId: 'ASIAECSEXAMPLE000001', SecretAccessKey: 'ecsSecret/EXAMPLE', Token: 'ecs-session-token' };
@@ -29,7 +30,7 @@ let base;
 const requests = [];
 
 beforeAll(async () => {
-  saved = { ...process.env };
+  saved = await replaceAwsEnv({});
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'aws-chain-'));
   // One loopback server plays IMDSv2 (/latest/...) and the ECS credentials endpoint (/ecs).
   server = http.createServer((req, res) => {
@@ -68,17 +69,15 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-  Object.assign(process.env, saved);
+  await replaceAwsEnv(saved);
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-beforeEach(() => {
+beforeEach(async () => {
   requests.length = 0;
-  for (const k of Object.keys(process.env)) if (k.startsWith('AWS_')) delete process.env[k];
-  Object.assign(process.env, {
+  await replaceAwsEnv({
     AWS_CONFIG_FILE: path.join(tmp, 'absent-config'),
     AWS_SHARED_CREDENTIALS_FILE: path.join(tmp, 'absent-credentials'),
     // Never the real metadata address; tests that want IMDS point it at the stand-in.
@@ -87,8 +86,7 @@ beforeEach(() => {
 });
 
 it('IMDSv2: a session token first, then the role credentials; cached afterwards', async () => {
-  delete process.env.AWS_EC2_METADATA_DISABLED;
-  process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT = base;
+  await setEnv({ AWS_EC2_METADATA_DISABLED: null, AWS_EC2_METADATA_SERVICE_ENDPOINT: base });
   const s = new AwsIamStrategy();
   const v = verify((await s.getCredential(cluster, {})).token);
   expect(v.accessKeyId).toBe(IMDS_CREDS.AccessKeyId);
@@ -101,8 +99,8 @@ it('IMDSv2: a session token first, then the role credentials; cached afterwards'
 });
 
 it('ECS/container credentials from AWS_CONTAINER_CREDENTIALS_FULL_URI with its authorization token', async () => {
-  process.env.AWS_CONTAINER_CREDENTIALS_FULL_URI = `${base}/ecs`;
-  process.env.AWS_CONTAINER_AUTHORIZATION_TOKEN = 'ecs-auth-token';
+  await setEnv({ AWS_CONTAINER_CREDENTIALS_FULL_URI: `${base}/ecs` });
+  await setEnv({ AWS_CONTAINER_AUTHORIZATION_TOKEN: 'ecs-auth-token' });
   const s = new AwsIamStrategy();
   const v = verify((await s.getCredential(cluster, {})).token);
   expect(v.accessKeyId).toBe(ECS_CREDS.AccessKeyId);
@@ -113,7 +111,7 @@ it('ECS/container credentials from AWS_CONTAINER_CREDENTIALS_FULL_URI with its a
 it('mainAccount.profile: static keys from the shared credentials file', async () => {
   const file = path.join(tmp, 'credentials');
   fs.writeFileSync(file, `[team]\naws_access_key_id = ${PROFILE.accessKeyId}\naws_secret_access_key = ${PROFILE.secretAccessKey}\n`);
-  process.env.AWS_SHARED_CREDENTIALS_FILE = file;
+  await setEnv({ AWS_SHARED_CREDENTIALS_FILE: file });
   const s = new AwsIamStrategy({ config: { aws: { mainAccount: { profile: 'team' } } } });
   expect(verify((await s.getCredential(cluster, {})).token).accessKeyId).toBe(PROFILE.accessKeyId);
 });
@@ -123,7 +121,7 @@ it('mainAccount.profile: credential_process', async () => {
   fs.writeFileSync(script, `console.log(JSON.stringify({ Version: 1, AccessKeyId: '${PROCESS.accessKeyId}', SecretAccessKey: '${PROCESS.secretAccessKey}', SessionToken: '${PROCESS.sessionToken}' }))`);
   const config = path.join(tmp, 'config');
   fs.writeFileSync(config, `[profile proc]\ncredential_process = ${process.execPath} ${script}\n`);
-  process.env.AWS_CONFIG_FILE = config;
+  await setEnv({ AWS_CONFIG_FILE: config });
   const s = new AwsIamStrategy({ config: { aws: { mainAccount: { profile: 'proc' } } } });
   const v = verify((await s.getCredential(cluster, {})).token);
   expect(v.accessKeyId).toBe(PROCESS.accessKeyId);
@@ -131,10 +129,10 @@ it('mainAccount.profile: credential_process', async () => {
 });
 
 it('environment credentials come first in the default chain', async () => {
-  process.env.AWS_ACCESS_KEY_ID = PROFILE.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = PROFILE.secretAccessKey;
-  process.env.AWS_CONTAINER_CREDENTIALS_FULL_URI = `${base}/ecs`;
-  process.env.AWS_CONTAINER_AUTHORIZATION_TOKEN = 'ecs-auth-token';
+  await setEnv({ AWS_ACCESS_KEY_ID: PROFILE.accessKeyId });
+  await setEnv({ AWS_SECRET_ACCESS_KEY: PROFILE.secretAccessKey });
+  await setEnv({ AWS_CONTAINER_CREDENTIALS_FULL_URI: `${base}/ecs` });
+  await setEnv({ AWS_CONTAINER_AUTHORIZATION_TOKEN: 'ecs-auth-token' });
   const s = new AwsIamStrategy();
   expect(verify((await s.getCredential(cluster, {})).token).accessKeyId).toBe(PROFILE.accessKeyId);
   expect(requests).toEqual([]);

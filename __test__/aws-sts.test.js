@@ -9,6 +9,7 @@ const path = require('node:path');
 const { AwsIamStrategy } = require('..');
 const { StsStandIn } = require('./helpers/sts');
 const { verifyEksToken } = require('./helpers/eks-verify');
+const { setEnv, replaceAwsEnv } = require('./helpers/real-env');
 
 const MAIN = { accessKeyId: 'AKIAMAINEXAMPLE00001', secretAccessKey: 'mainSecretKey/EXAMPLE+0001' };
 const OTHER = { accessKeyId: 'AKIAOTHEREXAMPLE0002', secretAccessKey: 'otherSecretKey/EXAMPLE+0002' };
@@ -19,21 +20,19 @@ let saved;
 let tmp;
 
 beforeAll(async () => {
-  saved = { ...process.env };
+  saved = await replaceAwsEnv({});
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'aws-sts-'));
   sts = await new StsStandIn().start();
 }, 300000);
 
 afterAll(async () => {
-  for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-  Object.assign(process.env, saved);
+  await replaceAwsEnv(saved);
   await sts?.stop();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-beforeEach(() => {
-  for (const k of Object.keys(process.env)) if (k.startsWith('AWS_')) delete process.env[k];
-  Object.assign(process.env, {
+beforeEach(async () => {
+  await replaceAwsEnv({
     AWS_EC2_METADATA_DISABLED: 'true',
     AWS_CONFIG_FILE: path.join(tmp, 'absent-config'),
     AWS_SHARED_CREDENTIALS_FILE: path.join(tmp, 'absent-credentials'),
@@ -109,7 +108,7 @@ describe('assume-role annotation', () => {
   });
 
   it('assumes the role in AWS_REGION', async () => {
-    process.env.AWS_REGION = 'eu-central-1';
+    await setEnv({ AWS_REGION: 'eu-central-1' });
     const s = new AwsIamStrategy(withMain());
     const v = verify((await s.getCredential(assumed(ROLE), {})).token, 'eks');
     expect(v.region).toBe('eu-central-1');
@@ -195,9 +194,9 @@ describe('aws integration config (DefaultAwsCredentialsManager semantics)', () =
   it('the default chain: web identity from AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN', async () => {
     const tokenFile = path.join(tmp, 'irsa-token');
     fs.writeFileSync(tokenFile, 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJpcnNhIn0.c2ln');
-    process.env.AWS_WEB_IDENTITY_TOKEN_FILE = tokenFile;
-    process.env.AWS_ROLE_ARN = 'arn:aws:iam::123456789012:role/irsa-role';
-    process.env.AWS_ROLE_SESSION_NAME = 'irsa-session';
+    await setEnv({ AWS_WEB_IDENTITY_TOKEN_FILE: tokenFile });
+    await setEnv({ AWS_ROLE_ARN: 'arn:aws:iam::123456789012:role/irsa-role' });
+    await setEnv({ AWS_ROLE_SESSION_NAME: 'irsa-session' });
     const s = new AwsIamStrategy();
     const v = verify((await s.getCredential(cluster('eks'), {})).token, 'eks');
     expect(sts.calls.map((c) => c.action)).toEqual(['AssumeRoleWithWebIdentity']);

@@ -10,6 +10,7 @@ const { ConfigReader } = require('@backstage/config');
 const { AwsIamStrategy: BackstageAwsIamStrategy } = require('@backstage/plugin-kubernetes-backend');
 const { AwsIamStrategy, presignEksToken, strategyClasses, notYetNative } = require('..');
 const { verifyEksToken } = require('./helpers/eks-verify');
+const { setEnv, replaceAwsEnv } = require('./helpers/real-env');
 
 const T = Date.UTC(2024, 0, 2, 3, 4, 5);
 const EXAMPLE = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
@@ -22,20 +23,19 @@ const cluster = (name, authMetadata = {}) => ({ name, url: 'https://127.0.0.1:64
 
 let saved;
 let tmp;
-beforeAll(() => {
-  saved = { ...process.env };
+beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'aws-'));
+  saved = await replaceAwsEnv({});
 });
-afterAll(() => {
-  for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-  Object.assign(process.env, saved);
+afterAll(async () => {
+  await replaceAwsEnv(saved);
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-/** No AWS settings but `vars`; never a real AWS host, file or metadata service. */
+/** No AWS settings but `vars` (in the real environment, see helpers/real-env.js); never a
+ * real AWS host, file or metadata service. */
 function awsEnv(vars = {}) {
-  for (const k of Object.keys(process.env)) if (k.startsWith('AWS_')) delete process.env[k];
-  Object.assign(process.env, {
+  return replaceAwsEnv({
     AWS_EC2_METADATA_DISABLED: 'true',
     AWS_CONFIG_FILE: path.join(tmp, 'absent-config'),
     AWS_SHARED_CREDENTIALS_FILE: path.join(tmp, 'absent-credentials'),
@@ -67,12 +67,12 @@ describe('presignEksToken: golden vectors (contract 5.3)', () => {
     expect(sigOf(token)).toBe('311847e75bf5bdbc6515b87477fc6a27d4ad94f1d2874de1f43b8cff731f1193');
   });
 
-  it('AWS_REGION=eu-west-1 (from the environment, and as the region option)', () => {
+  it('AWS_REGION=eu-west-1 (from the environment, and as the region option)', async () => {
     const expected = 'da41c13f4ee6cc56229bc1a6d5c7f3f425d57803f3257166411bf4f750b45962';
     const byOption = presignEksToken({ clusterId: 'test-cluster', region: 'eu-west-1', credentials: EXAMPLE, signingTime: T });
     expect(sigOf(byOption)).toBe(expected);
     expect(urlOf(byOption)).toMatch(/^https:\/\/sts\.eu-west-1\.amazonaws\.com\/\?.*X-Amz-Credential=AKIDEXAMPLE%2F20240102%2Feu-west-1%2Fsts%2Faws4_request&/);
-    process.env.AWS_REGION = 'eu-west-1';
+    await setEnv({ AWS_REGION: 'eu-west-1' });
     expect(presignEksToken({ clusterId: 'test-cluster', credentials: EXAMPLE, signingTime: T })).toBe(byOption);
   });
 
@@ -107,10 +107,10 @@ describe('presignEksToken: golden vectors (contract 5.3)', () => {
     }
   });
 
-  it('uses the China partition host for cn- regions and the FIPS host when asked', () => {
+  it('uses the China partition host for cn- regions and the FIPS host when asked', async () => {
     const cn = urlOf(presignEksToken({ clusterId: 'c', region: 'cn-north-1', credentials: EXAMPLE, signingTime: T }));
     expect(cn.startsWith('https://sts.cn-north-1.amazonaws.com.cn/?')).toBe(true);
-    process.env.AWS_USE_FIPS_ENDPOINT = 'true';
+    await setEnv({ AWS_USE_FIPS_ENDPOINT: 'true' });
     const fips = presignEksToken({ clusterId: 'c', region: 'us-west-2', credentials: EXAMPLE, signingTime: T });
     expect(urlOf(fips).startsWith('https://sts-fips.us-west-2.amazonaws.com/?')).toBe(true);
     expect(verifyEksToken(fips, { clusterId: 'c', secretFor: (k) => SECRETS[k], checkAge: false }).host).toBe('sts-fips.us-west-2.amazonaws.com');
@@ -135,7 +135,7 @@ describe('AwsIamStrategy beside Backstage 0.21.11 AwsIamStrategy', () => {
       [undefined, envCredentials(ENV_CREDS)],
       ['eu-west-1', envCredentials(EXAMPLE)],
     ]) {
-      awsEnv({ ...vars, ...(region ? { AWS_REGION: region } : {}) });
+      await awsEnv({ ...vars, ...(region ? { AWS_REGION: region } : {}) });
       jest.useFakeTimers({ now: T, doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
       const theirs = new BackstageAwsIamStrategy({ config: new ConfigReader({}) });
       for (const cd of [cluster('test-cluster'), cluster('n', { 'kubernetes.io/x-k8s-aws-id': 'other-name' }), cluster('a b/c+d=é')]) {
@@ -149,7 +149,7 @@ describe('AwsIamStrategy beside Backstage 0.21.11 AwsIamStrategy', () => {
   });
 
   it('getCredential tokens equal presignEksToken at the token\'s own X-Amz-Date', async () => {
-    awsEnv(envCredentials(ENV_CREDS));
+    await awsEnv(envCredentials(ENV_CREDS));
     const s = new AwsIamStrategy();
     for (const cd of [cluster('test-cluster'), cluster('x', { 'kubernetes.io/x-k8s-aws-id': 'other-name' }), cluster('y', { 'kubernetes.io/x-k8s-aws-id': '' })]) {
       const { type, token } = await s.getCredential(cd, {});
@@ -194,11 +194,11 @@ describe('AwsIamStrategy#getCredential (Backstage AwsIamStrategy.test.ts, ported
   it('reads AWS_REGION on every call and signs for that region', async () => {
     const s = new AwsIamStrategy();
     const a = await s.getCredential(cluster('c'), {});
-    process.env.AWS_REGION = 'ap-southeast-2';
+    await setEnv({ AWS_REGION: 'ap-southeast-2' });
     const b = await s.getCredential(cluster('c'), {});
     expect(verifyEksToken(a.token, { clusterId: 'c', secretFor: (k) => SECRETS[k] }).region).toBe('us-east-1');
     expect(verifyEksToken(b.token, { clusterId: 'c', secretFor: (k) => SECRETS[k] }).host).toBe('sts.ap-southeast-2.amazonaws.com');
-    process.env.AWS_REGION = 'cn-northwest-1';
+    await setEnv({ AWS_REGION: 'cn-northwest-1' });
     const c = await s.getCredential(cluster('c'), {});
     expect(verifyEksToken(c.token, { clusterId: 'c', secretFor: (k) => SECRETS[k] }).host).toBe('sts.cn-northwest-1.amazonaws.com.cn');
   });
@@ -219,7 +219,7 @@ describe('AwsIamStrategy#getCredential (Backstage AwsIamStrategy.test.ts, ported
 
 describe('AwsIamStrategy credentials and caching without STS', () => {
   it('signs with mainAccount static keys from a Backstage Config or plain JSON', async () => {
-    awsEnv(envCredentials(ENV_CREDS));
+    await awsEnv(envCredentials(ENV_CREDS));
     const aws = { mainAccount: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: ` ${EXAMPLE.secretAccessKey}\n` } };
     for (const config of [new ConfigReader({ aws }), { aws }]) {
       const { token } = await new AwsIamStrategy({ config }).getCredential(cluster('c'), {});
@@ -230,14 +230,14 @@ describe('AwsIamStrategy credentials and caching without STS', () => {
   });
 
   it('fails with an Error naming the credential chain when there are no credentials', async () => {
-    awsEnv();
+    await awsEnv();
     const p = new AwsIamStrategy({ timeoutMs: 5000 }).getCredential(cluster('c'), {});
     await expect(p).rejects.toThrow(Error);
     await expect(p).rejects.toThrow(/^aws: AWS credential chain: /);
   });
 
   it('reuses a token (no tokio hop: the native call returns the token itself) and re-signs when the cache is off', async () => {
-    awsEnv(envCredentials(EXAMPLE));
+    await awsEnv(envCredentials(EXAMPLE));
     const cached = new AwsIamStrategy();
     const first = (await cached.getCredential(cluster('c'), {})).token;
     expect(cached.credentialNow(cluster('c'), {})).toBe(first);
@@ -253,18 +253,18 @@ describe('AwsIamStrategy credentials and caching without STS', () => {
   });
 
   it('keeps tokens of different clusters, regions and roles apart', async () => {
-    awsEnv(envCredentials(EXAMPLE));
+    await awsEnv(envCredentials(EXAMPLE));
     const s = new AwsIamStrategy();
     const a = (await s.getCredential(cluster('a'), {})).token;
     const b = (await s.getCredential(cluster('b'), {})).token;
-    process.env.AWS_REGION = 'eu-west-1';
+    await setEnv({ AWS_REGION: 'eu-west-1' });
     const a2 = (await s.getCredential(cluster('a'), {})).token;
     expect(new Set([a, b, a2]).size).toBe(3);
     expect(verifyEksToken(a2, { clusterId: 'a', secretFor: (k) => SECRETS[k] }).region).toBe('eu-west-1');
   });
 
-  it('validates its options and the aws config at construction, with Backstage messages', () => {
-    awsEnv();
+  it('validates its options and the aws config at construction, with Backstage messages', async () => {
+    await awsEnv();
     const bad = (aws) => () => new AwsIamStrategy({ config: { aws } });
     expect(bad({ mainAccount: { accessKeyId: 'A' } })).toThrow(
       new Error('The main AWS integration account has an access key ID configured, but no secret access key.'),
