@@ -66,6 +66,10 @@ const FAULTS = {
     res.writeHead(200, { 'content-type': 'text/xml' });
     res.end('<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>oops');
   },
+  garbage: (res) => {
+    res.writeHead(200, { 'content-type': 'text/xml' });
+    res.end('this is not XML at all');
+  },
   hang: () => {},
 };
 

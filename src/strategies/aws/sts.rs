@@ -93,20 +93,38 @@ where
     }
 }
 
-fn missing(operation: &'static str, what: &str) -> AuthError {
+fn missing(operation: &'static str, target: &str, what: &str) -> AuthError {
     AuthError::Upstream {
         strategy: "aws",
-        endpoint: format!("STS {operation}"),
+        endpoint: if target.is_empty() {
+            format!("STS {operation}")
+        } else {
+            format!("STS {operation} {target}")
+        },
         reason: format!("the response has no {what}"),
     }
 }
 
+/// Temporary credentials from a response. The SDK's XML reader tolerates a truncated body and
+/// fills required fields with defaults, so an unusable answer is refused here.
 fn temporary(
     operation: &'static str,
+    target: &str,
     c: Option<&aws_sdk_sts::types::Credentials>,
 ) -> Result<AwsCredentials, AuthError> {
-    let c = c.ok_or_else(|| missing(operation, "Credentials"))?;
+    let c = c.ok_or_else(|| missing(operation, target, "Credentials"))?;
     let expiry = c.expiration();
+    if c.access_key_id().is_empty()
+        || c.secret_access_key().is_empty()
+        || c.session_token().is_empty()
+        || expiry.secs() <= 0
+    {
+        return Err(missing(
+            operation,
+            target,
+            "usable Credentials (AccessKeyId, SecretAccessKey, SessionToken, Expiration)",
+        ));
+    }
     Ok(AwsCredentials {
         access_key_id: c.access_key_id().to_string(),
         secret_access_key: Secret::new(c.secret_access_key()),
@@ -182,7 +200,7 @@ impl Sts {
             .send()
             .await
             .map_err(|e| sts_error("AssumeRole", params.role_arn, e))?;
-        temporary("AssumeRole", out.credentials())
+        temporary("AssumeRole", params.role_arn, out.credentials())
     }
 
     pub async fn assume_role_with_web_identity(
@@ -214,7 +232,7 @@ impl Sts {
             .send()
             .await
             .map_err(|e| sts_error("AssumeRoleWithWebIdentity", role_arn, e))?;
-        temporary("AssumeRoleWithWebIdentity", out.credentials())
+        temporary("AssumeRoleWithWebIdentity", role_arn, out.credentials())
     }
 
     pub async fn account_id(
@@ -233,7 +251,8 @@ impl Sts {
             .map_err(|e| sts_error("GetCallerIdentity", "", e))?;
         out.account()
             .map(str::to_string)
-            .ok_or_else(|| missing("GetCallerIdentity", "Account"))
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| missing("GetCallerIdentity", "", "Account"))
     }
 }
 
