@@ -8,8 +8,8 @@ use crate::error::{AuthError, InputError};
 use crate::options::Options;
 use crate::strategies::{
     aks::AksStrategy,
-    aws::{AwsIamStrategy, AwsOptions},
     anonymous::AnonymousStrategy,
+    aws::{AwsIamStrategy, AwsOptions},
     google::GoogleStrategy,
     oidc::OidcStrategy,
     service_account::{ServiceAccountOptions, ServiceAccountStrategy},

@@ -146,13 +146,19 @@ fn read_main(value: Option<&Value>) -> Result<MainAccount, AuthError> {
     };
     let main = |what: &str| AuthError::Config(format!("The main AWS integration account {what}"));
     if m.access_key_id.is_some() && m.secret_access_key.is_none() {
-        return Err(main("has an access key ID configured, but no secret access key."));
+        return Err(main(
+            "has an access key ID configured, but no secret access key.",
+        ));
     }
     if m.access_key_id.is_none() && m.secret_access_key.is_some() {
-        return Err(main("has a secret access key configured, but no access key ID"));
+        return Err(main(
+            "has a secret access key configured, but no access key ID",
+        ));
     }
     if m.profile.is_some() && m.access_key_id.is_some() {
-        return Err(main("has both an access key ID and a profile configured, but only one must be specified"));
+        return Err(main(
+            "has both an access key ID and a profile configured, but only one must be specified",
+        ));
     }
     Ok(m)
 }
@@ -179,10 +185,14 @@ fn read_defaults(value: Option<&Value>) -> Result<AccountDefaults, AuthError> {
         return Err(defaults("has an STS region configured, but no role name."));
     }
     if no_role && d.partition.is_some() {
-        return Err(defaults("has an IAM partition configured, but no role name."));
+        return Err(defaults(
+            "has an IAM partition configured, but no role name.",
+        ));
     }
     if no_role && d.web_identity_token_file.is_some() {
-        return Err(defaults("has a web identity token file configured, but no role name."));
+        return Err(defaults(
+            "has a web identity token file configured, but no role name.",
+        ));
     }
     if d.web_identity_token_file.is_some() && d.external_id.is_some() {
         return Err(defaults("has both a web identity token file and an external ID configured; AssumeRoleWithWebIdentity does not support external IDs."));
@@ -240,10 +250,23 @@ mod tests {
             "AWS integration account default configuration has an STS region configured, but no role name."
         );
         assert!(err(json!({"accounts": [{"roleName": "r"}]})).contains("accountId"));
-        let ok = read(Some(&json!({"accounts": [{"accountId": "222", "roleName": "r", "partition": "aws-cn"}]}))).unwrap();
-        assert_eq!(ok.accounts[0].role_arn().unwrap(), "arn:aws-cn:iam::222:role/r");
+        let ok = read(Some(
+            &json!({"accounts": [{"accountId": "222", "roleName": "r", "partition": "aws-cn"}]}),
+        ))
+        .unwrap();
         assert_eq!(
-            read(Some(&json!({"mainAccount": {"accessKeyId": "A", "secretAccessKey": " s \n"}}))).unwrap().main_account.secret_access_key.unwrap().expose(),
+            ok.accounts[0].role_arn().unwrap(),
+            "arn:aws-cn:iam::222:role/r"
+        );
+        assert_eq!(
+            read(Some(
+                &json!({"mainAccount": {"accessKeyId": "A", "secretAccessKey": " s \n"}})
+            ))
+            .unwrap()
+            .main_account
+            .secret_access_key
+            .unwrap()
+            .expose(),
             "s"
         );
     }

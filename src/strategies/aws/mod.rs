@@ -99,9 +99,7 @@ impl Source {
     fn id(&self) -> &str {
         match self {
             Source::Static(c) => &c.access_key_id,
-            Source::Sdk { id, .. } | Source::Role { id, .. } | Source::WebIdentity { id, .. } => {
-                id
-            }
+            Source::Sdk { id, .. } | Source::Role { id, .. } | Source::WebIdentity { id, .. } => id,
         }
     }
 }
@@ -318,7 +316,12 @@ impl Inner {
                 ..
             } => {
                 self.sts
-                    .assume_role_with_web_identity(token_file, role_arn, ACCOUNT_ROLE_SESSION, region)
+                    .assume_role_with_web_identity(
+                        token_file,
+                        role_arn,
+                        ACCOUNT_ROLE_SESSION,
+                        region,
+                    )
                     .await
             }
         }
@@ -470,8 +473,8 @@ impl AuthenticationStrategy for AwsIamStrategy {
         _auth: &RequestAuth,
     ) -> Result<KubernetesCredential, AuthError> {
         // `?? clusterDetails.name`: only a missing or null id falls back; `''` is used as-is.
-        let cluster_id = metadata_string(cluster, ANNOTATION_AWS_CLUSTER_ID, false)?
-            .unwrap_or(&cluster.name);
+        let cluster_id =
+            metadata_string(cluster, ANNOTATION_AWS_CLUSTER_ID, false)?.unwrap_or(&cluster.name);
         let region = current_region();
         let host = sts_host(&region, use_fips());
         let key = TokenKey {
@@ -545,9 +548,16 @@ mod tests {
             KubernetesCredential::BearerToken { token } => token.into_exposed(),
             other => panic!("{other:?}"),
         };
-        let first = token(s.get_credential(&cluster, &RequestAuth::new()).await.unwrap());
+        let first = token(
+            s.get_credential(&cluster, &RequestAuth::new())
+                .await
+                .unwrap(),
+        );
         let expected = presign_token(
-            &static_credentials("AKIDEXAMPLE", &Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")),
+            &static_credentials(
+                "AKIDEXAMPLE",
+                &Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+            ),
             "us-east-1",
             "sts.us-east-1.amazonaws.com",
             "test-cluster",
@@ -556,8 +566,22 @@ mod tests {
         .unwrap();
         assert_eq!(first, expected.expose());
         clock.set(1_704_164_645_000 + 599_000);
-        assert_eq!(token(s.get_credential(&cluster, &RequestAuth::new()).await.unwrap()), first);
+        assert_eq!(
+            token(
+                s.get_credential(&cluster, &RequestAuth::new())
+                    .await
+                    .unwrap()
+            ),
+            first
+        );
         clock.set(1_704_164_645_000 + 601_000);
-        assert_ne!(token(s.get_credential(&cluster, &RequestAuth::new()).await.unwrap()), first);
+        assert_ne!(
+            token(
+                s.get_credential(&cluster, &RequestAuth::new())
+                    .await
+                    .unwrap()
+            ),
+            first
+        );
     }
 }

@@ -155,7 +155,8 @@ pub fn presign_url(
             .map(|(_, v)| *v)
     };
     // Backstage's order: the request's own query, then what @smithy/signature-v4 adds.
-    let mut ordered: Vec<(&str, &str)> = vec![("Action", "GetCallerIdentity"), ("Version", "2011-06-15")];
+    let mut ordered: Vec<(&str, &str)> =
+        vec![("Action", "GetCallerIdentity"), ("Version", "2011-06-15")];
     if credentials.session_token.is_some() {
         let token = find("X-Amz-Security-Token")
             .ok_or_else(|| sign_error("the signer did not add X-Amz-Security-Token"))?;
@@ -169,7 +170,8 @@ pub fn presign_url(
         "X-Amz-SignedHeaders",
         "X-Amz-Signature",
     ] {
-        let value = find(name).ok_or_else(|| sign_error(format!("the signer did not add {name}")))?;
+        let value =
+            find(name).ok_or_else(|| sign_error(format!("the signer did not add {name}")))?;
         ordered.push((name, value));
     }
     let mut url = String::with_capacity(512);
@@ -211,13 +213,14 @@ pub fn presign_from_json(options: Option<&serde_json::Value>) -> Result<String, 
     let Some(Value::Object(o)) = options else {
         return Err(InputError::new("options", "an object").into());
     };
-    let string = |map: &serde_json::Map<String, Value>, key: &str, field: &str, required: bool| {
-        match map.get(key) {
+    let string =
+        |map: &serde_json::Map<String, Value>, key: &str, field: &str, required: bool| match map
+            .get(key)
+        {
             Some(Value::String(s)) => Ok(Some(s.clone())),
             None | Some(Value::Null) if !required => Ok(None),
             _ => Err(InputError::new(field, "a string")),
-        }
-    };
+        };
     let cluster_id = string(o, "clusterId", "options.clusterId", true)?.unwrap_or_default();
     let region = match string(o, "region", "options.region", false)? {
         Some(r) => r,
@@ -230,8 +233,13 @@ pub fn presign_from_json(options: Option<&serde_json::Value>) -> Result<String, 
         access_key_id: string(c, "accessKeyId", "options.credentials.accessKeyId", true)?
             .unwrap_or_default(),
         secret_access_key: Secret::new(
-            string(c, "secretAccessKey", "options.credentials.secretAccessKey", true)?
-                .unwrap_or_default(),
+            string(
+                c,
+                "secretAccessKey",
+                "options.credentials.secretAccessKey",
+                true,
+            )?
+            .unwrap_or_default(),
         ),
         session_token: string(c, "sessionToken", "options.credentials.sessionToken", false)?
             .filter(|t| !t.is_empty())
@@ -242,10 +250,20 @@ pub fn presign_from_json(options: Option<&serde_json::Value>) -> Result<String, 
         None => now_ms(),
         Some(Value::Number(n)) => match n.as_f64() {
             Some(ms) if ms.is_finite() && ms >= 0.0 && ms < 8.64e15 => ms as u64,
-            _ => return Err(InputError::new("options.signingTime", "a valid Date or epoch milliseconds").into()),
+            _ => {
+                return Err(InputError::new(
+                    "options.signingTime",
+                    "a valid Date or epoch milliseconds",
+                )
+                .into())
+            }
         },
         Some(_) => {
-            return Err(InputError::new("options.signingTime", "a valid Date or epoch milliseconds").into())
+            return Err(InputError::new(
+                "options.signingTime",
+                "a valid Date or epoch milliseconds",
+            )
+            .into())
         }
     };
     let use_fips =
@@ -289,11 +307,27 @@ mod tests {
         assert_eq!(url, "https://sts.us-east-1.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20240102%2Fus-east-1%2Fsts%2Faws4_request&X-Amz-Date=20240102T030405Z&X-Amz-Expires=0&X-Amz-SignedHeaders=host%3Bx-k8s-aws-id&X-Amz-Signature=08c162d985a7f477fe31d71bb9ac3d23a1cb7e5aec2b543bd0004c9448f9bf5f");
         assert_eq!(presign_token(&c, "us-east-1", &host, "test-cluster", T).unwrap().expose(), "k8s-aws-v1.aHR0cHM6Ly9zdHMudXMtZWFzdC0xLmFtYXpvbmF3cy5jb20vP0FjdGlvbj1HZXRDYWxsZXJJZGVudGl0eSZWZXJzaW9uPTIwMTEtMDYtMTUmWC1BbXotQWxnb3JpdGhtPUFXUzQtSE1BQy1TSEEyNTYmWC1BbXotQ3JlZGVudGlhbD1BS0lERVhBTVBMRSUyRjIwMjQwMTAyJTJGdXMtZWFzdC0xJTJGc3RzJTJGYXdzNF9yZXF1ZXN0JlgtQW16LURhdGU9MjAyNDAxMDJUMDMwNDA1WiZYLUFtei1FeHBpcmVzPTAmWC1BbXotU2lnbmVkSGVhZGVycz1ob3N0JTNCeC1rOHMtYXdzLWlkJlgtQW16LVNpZ25hdHVyZT0wOGMxNjJkOTg1YTdmNDc3ZmUzMWQ3MWJiOWFjM2QyM2ExY2I3ZTVhZWMyYjU0M2JkMDAwNGM5NDQ4ZjliZjVm");
         let u = presign_url(&c, "us-east-1", &host, "other-name", T).unwrap();
-        assert_eq!(sig(&u), "311847e75bf5bdbc6515b87477fc6a27d4ad94f1d2874de1f43b8cff731f1193");
-        let u = presign_url(&c, "eu-west-1", &sts_host("eu-west-1", false), "test-cluster", T).unwrap();
-        assert_eq!(sig(&u), "da41c13f4ee6cc56229bc1a6d5c7f3f425d57803f3257166411bf4f750b45962");
+        assert_eq!(
+            sig(&u),
+            "311847e75bf5bdbc6515b87477fc6a27d4ad94f1d2874de1f43b8cff731f1193"
+        );
+        let u = presign_url(
+            &c,
+            "eu-west-1",
+            &sts_host("eu-west-1", false),
+            "test-cluster",
+            T,
+        )
+        .unwrap();
+        assert_eq!(
+            sig(&u),
+            "da41c13f4ee6cc56229bc1a6d5c7f3f425d57803f3257166411bf4f750b45962"
+        );
         let u = presign_url(&c, "us-east-1", &host, "a b/c+d=é", T).unwrap();
-        assert_eq!(sig(&u), "4735db63b135c7ced204d244d9a85bebe871b939631b895ec521c7add178a60f");
+        assert_eq!(
+            sig(&u),
+            "4735db63b135c7ced204d244d9a85bebe871b939631b895ec521c7add178a60f"
+        );
         let env = AwsCredentials {
             access_key_id: "ASIAENVKEY".into(),
             secret_access_key: Secret::new("envSecret"),
@@ -302,15 +336,27 @@ mod tests {
         };
         let u = presign_url(&env, "us-east-1", &host, "c1", T).unwrap();
         assert!(u.starts_with("https://sts.us-east-1.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Security-Token=env%2Fsession%2Btoken%3D&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIAENVKEY%2F20240102%2Fus-east-1%2Fsts%2Faws4_request&"), "{u}");
-        assert_eq!(sig(&u), "7a27366e37390c81d5a29153cfb6ac85d123884567cf16721faf26ad5d993b3b");
+        assert_eq!(
+            sig(&u),
+            "7a27366e37390c81d5a29153cfb6ac85d123884567cf16721faf26ad5d993b3b"
+        );
     }
 
     #[test]
     fn hosts() {
         assert_eq!(sts_host("us-east-1", false), "sts.us-east-1.amazonaws.com");
-        assert_eq!(sts_host("cn-north-1", false), "sts.cn-north-1.amazonaws.com.cn");
-        assert_eq!(sts_host("us-west-2", true), "sts-fips.us-west-2.amazonaws.com");
-        assert_eq!(sts_host("us-gov-west-1", true), "sts.us-gov-west-1.amazonaws.com");
+        assert_eq!(
+            sts_host("cn-north-1", false),
+            "sts.cn-north-1.amazonaws.com.cn"
+        );
+        assert_eq!(
+            sts_host("us-west-2", true),
+            "sts-fips.us-west-2.amazonaws.com"
+        );
+        assert_eq!(
+            sts_host("us-gov-west-1", true),
+            "sts.us-gov-west-1.amazonaws.com"
+        );
         assert_eq!(sts_host("", false), "sts..amazonaws.com");
         assert_eq!(js_normalize_header("  a \t\n b  "), "a b");
     }

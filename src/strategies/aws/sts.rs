@@ -275,8 +275,8 @@ impl SdkSource {
     }
 
     pub fn profile(name: &str, region: Option<&str>) -> Self {
-        let config = ProviderConfig::default()
-            .with_region(region.map(|r| Region::new(r.to_string())));
+        let config =
+            ProviderConfig::default().with_region(region.map(|r| Region::new(r.to_string())));
         SdkSource::Profile(
             aws_config::profile::ProfileFileCredentialsProvider::builder()
                 .configure(&config)
@@ -290,10 +290,11 @@ impl SdkSource {
             SdkSource::Chain { region, chain } => {
                 let chain = chain
                     .get_or_init(|| async {
-                        aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
-                            .region(Region::new(region.clone()))
-                            .build()
-                            .await
+                        aws_config::default_provider::credentials::DefaultCredentialsChain::builder(
+                        )
+                        .region(Region::new(region.clone()))
+                        .build()
+                        .await
                     })
                     .await;
                 chain.provide_credentials().await
