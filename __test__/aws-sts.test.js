@@ -215,7 +215,7 @@ describe('STS faults', () => {
     ['500', /^aws: STS AssumeRole arn:aws:iam::123456789012:role\/eks-reader: InternalFailure: The request processing has failed \(HTTP 500\)$/],
     ['throttle', /^aws: STS AssumeRole arn:aws:iam::123456789012:role\/eks-reader: Throttling: Rate exceeded \(HTTP 400\)$/],
     ['malformed', /^aws: STS AssumeRole arn:aws:iam::123456789012:role\/eks-reader: (the response has no usable Credentials|unreadable response)/],
-    ['garbage', /^aws: STS AssumeRole arn:aws:iam::123456789012:role\/eks-reader: (the response has no usable Credentials|unreadable response)/],
+    ['garbage', /^aws: STS AssumeRole arn:aws:iam::123456789012:role\/eks-reader: unreadable response, no AWS error code \(HTTP 200\)$/],
   ])('STS answering %s: rejects naming STS and the error code, then recovers', async (fault, message) => {
     // A known main account, so only AssumeRole meets the fault.
     const s = new AwsIamStrategy({ ...withMain({ accounts: [{ accountId: '123456789012', ...MAIN }] }), timeoutMs: 5000 });

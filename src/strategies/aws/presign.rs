@@ -249,7 +249,7 @@ pub fn presign_from_json(options: Option<&serde_json::Value>) -> Result<String, 
     let signing_time_ms = match o.get("signingTime") {
         None => now_ms(),
         Some(Value::Number(n)) => match n.as_f64() {
-            Some(ms) if ms.is_finite() && ms >= 0.0 && ms < 8.64e15 => ms as u64,
+            Some(ms) if (0.0..8.64e15).contains(&ms) => ms as u64,
             _ => {
                 return Err(InputError::new(
                     "options.signingTime",

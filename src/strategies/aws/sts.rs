@@ -71,15 +71,17 @@ where
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
             let e = service.err();
-            let code = e.code().unwrap_or("unknown error code");
-            match e.message() {
-                Some(message) => format!("{code}: {message} (HTTP {status})"),
-                None => format!("{code} (HTTP {status})"),
+            match (e.code(), e.message()) {
+                (Some(code), Some(message)) => format!("{code}: {message} (HTTP {status})"),
+                (Some(code), None) => format!("{code} (HTTP {status})"),
+                // Not an STS error document. The parser's detail is left out: it could quote
+                // a fragment of the body, and a body can hold credentials.
+                (None, _) => format!("unreadable response, no AWS error code (HTTP {status})"),
             }
         }
         SdkError::TimeoutError(_) => "timed out".to_string(),
         SdkError::DispatchFailure(_) => format!("request failed: {}", chain(&err)),
-        SdkError::ResponseError(_) => format!("unreadable response: {}", chain(&err)),
+        SdkError::ResponseError(_) => "unreadable response".to_string(),
         _ => chain(&err),
     };
     AuthError::Upstream {
