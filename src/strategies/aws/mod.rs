@@ -405,6 +405,23 @@ impl Inner {
         self.credentials(source).await
     }
 
+    /// A token from one shared mint (token cache on), or freshly minted (off).
+    fn token(self: &Arc<Self>, key: TokenKey) -> BoxFuture<'static, Result<Secret, AuthError>> {
+        let inner = Arc::clone(self);
+        async move {
+            if !inner.tokens.is_enabled() {
+                return inner.mint(&key).await.map(|e| e.value);
+            }
+            let minter = Arc::clone(&inner);
+            let k = key.clone();
+            inner
+                .tokens
+                .get_or_fetch(key, move || async move { minter.mint(&k).await })
+                .await
+        }
+        .boxed()
+    }
+
     async fn mint(self: &Arc<Self>, key: &TokenKey) -> Result<Expiring<Secret>, AuthError> {
         let creds = self.signing_credentials(key).await?;
         let now = self.clock.now_ms();
@@ -488,21 +505,11 @@ impl AuthenticationStrategy for AwsIamStrategy {
             account_id: metadata_string(cluster, ANNOTATION_AWS_ACCOUNT_ID, true)?
                 .map(str::to_string),
         };
-        let inner = &self.inner;
-        let token = if inner.tokens.is_enabled() {
-            match inner.tokens.get_fresh(&key) {
-                Some(token) => token,
-                None => {
-                    let minter = Arc::clone(inner);
-                    let k = key.clone();
-                    inner
-                        .tokens
-                        .get_or_fetch(key, move || async move { minter.mint(&k).await })
-                        .await?
-                }
-            }
-        } else {
-            inner.mint(&key).await?.value
+        // The cache hit stays small and inline; everything else is one boxed future, so the
+        // hit path does not build (and move) the large state of the STS and signing paths.
+        let token = match self.inner.tokens.get_fresh(&key) {
+            Some(token) => token,
+            None => self.inner.token(key).await?,
         };
         Ok(KubernetesCredential::BearerToken { token })
     }
