@@ -4,7 +4,7 @@
 //!
 //! - credentials per source (main account, configured account, role ARN + external id on top
 //!   of its master), refreshed 5 minutes before they expire, single-flight;
-//! - tokens per (cluster id, region, STS host, role, external id, account), reused for at most
+//! - tokens per (cluster id, region, FIPS or not, role, external id, account), reused for at most
 //!   `token_ttl` and never past the signing credentials' expiry minus one minute.
 //!
 //! With everything cached, `get_credential` completes without awaiting anything.
@@ -166,7 +166,8 @@ pub fn arn_account_id(arn: &str) -> Result<&str, AuthError> {
 struct TokenKey {
     cluster_id: String,
     region: String,
-    host: String,
+    /// `AWS_USE_FIPS_ENDPOINT=true`: with the region, fixes the STS host.
+    fips: bool,
     assume_role: Option<String>,
     external_id: Option<String>,
     account_id: Option<String>,
@@ -425,7 +426,8 @@ impl Inner {
     async fn mint(self: &Arc<Self>, key: &TokenKey) -> Result<Expiring<Secret>, AuthError> {
         let creds = self.signing_credentials(key).await?;
         let now = self.clock.now_ms();
-        let token = presign_token(&creds, &key.region, &key.host, &key.cluster_id, now)?;
+        let host = sts_host(&key.region, key.fips);
+        let token = presign_token(&creds, &key.region, &host, &key.cluster_id, now)?;
         let limit = creds
             .expires_at_ms
             .map_or(u64::MAX, |e| e.saturating_sub(TOKEN_CREDENTIAL_MARGIN_MS));
@@ -462,7 +464,7 @@ pub fn current_region() -> String {
 }
 
 pub fn use_fips() -> bool {
-    std::env::var("AWS_USE_FIPS_ENDPOINT").is_ok_and(|v| v.eq_ignore_ascii_case("true"))
+    std::env::var_os("AWS_USE_FIPS_ENDPOINT").is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 #[async_trait]
@@ -492,12 +494,10 @@ impl AuthenticationStrategy for AwsIamStrategy {
         // `?? clusterDetails.name`: only a missing or null id falls back; `''` is used as-is.
         let cluster_id =
             metadata_string(cluster, ANNOTATION_AWS_CLUSTER_ID, false)?.unwrap_or(&cluster.name);
-        let region = current_region();
-        let host = sts_host(&region, use_fips());
         let key = TokenKey {
             cluster_id: cluster_id.to_string(),
-            region,
-            host,
+            region: current_region(),
+            fips: use_fips(),
             assume_role: metadata_string(cluster, ANNOTATION_AWS_ASSUME_ROLE, true)?
                 .map(str::to_string),
             external_id: metadata_string(cluster, ANNOTATION_AWS_EXTERNAL_ID, true)?
