@@ -428,17 +428,27 @@ impl Inner {
         let now = self.clock.now_ms();
         let host = sts_host(&key.region, key.fips);
         let token = presign_token(&creds, &key.region, &host, &key.cluster_id, now)?;
-        let limit = creds
-            .expires_at_ms
-            .map_or(u64::MAX, |e| e.saturating_sub(TOKEN_CREDENTIAL_MARGIN_MS));
+        let (refresh_at_ms, expires_at_ms) =
+            token_deadlines(now, self.token_ttl_ms, creds.expires_at_ms);
         Ok(Expiring {
             value: token,
-            refresh_at_ms: now.saturating_add(self.token_ttl_ms).min(limit),
-            expires_at_ms: now
-                .saturating_add(MAX_TOKEN_CACHE.as_millis() as u64)
-                .min(limit),
+            refresh_at_ms,
+            expires_at_ms,
         })
     }
+}
+
+/// When a token signed at `now` is no longer reused (`ttl`), and when it is no longer served
+/// even while a refresh fails (STS accepts it 15 minutes after signing): never later than one
+/// minute before the signing credentials expire.
+fn token_deadlines(now: u64, ttl_ms: u64, credentials_expire_at: Option<u64>) -> (u64, u64) {
+    let limit =
+        credentials_expire_at.map_or(u64::MAX, |e| e.saturating_sub(TOKEN_CREDENTIAL_MARGIN_MS));
+    (
+        now.saturating_add(ttl_ms).min(limit),
+        now.saturating_add(MAX_TOKEN_CACHE.as_millis() as u64)
+            .min(limit),
+    )
 }
 
 fn metadata_string<'a>(
@@ -531,6 +541,39 @@ mod tests {
             "Malformed ARN"
         );
         assert!(arn_account_id("arn:aws:iam::1").is_err());
+    }
+
+    #[test]
+    fn token_reuse_never_outlives_the_signing_credentials() {
+        let min = 60_000;
+        // Static credentials: the TTL, and 14 minutes at most.
+        assert_eq!(token_deadlines(0, 10 * min, None), (10 * min, 14 * min));
+        // Credentials expiring in 5 minutes: reuse stops 1 minute before.
+        assert_eq!(
+            token_deadlines(0, 10 * min, Some(5 * min)),
+            (4 * min, 4 * min)
+        );
+        // Credentials expiring in 30 minutes: the TTL rules.
+        assert_eq!(
+            token_deadlines(0, 10 * min, Some(30 * min)),
+            (10 * min, 14 * min)
+        );
+        // Credentials about to expire: not reusable at all.
+        assert_eq!(token_deadlines(100_000, 10 * min, Some(30_000)), (0, 0));
+    }
+
+    #[test]
+    fn credentials_refresh_five_minutes_early() {
+        let c = |exp| AwsCredentials {
+            access_key_id: "A".into(),
+            secret_access_key: Secret::new("s"),
+            session_token: None,
+            expires_at_ms: exp,
+        };
+        let e = credential_entry(c(Some(3_600_000)), 0);
+        assert_eq!((e.refresh_at_ms, e.expires_at_ms), (3_300_000, 3_600_000));
+        let e = credential_entry(c(None), 1_000);
+        assert_eq!((e.refresh_at_ms, e.expires_at_ms), (901_000, u64::MAX));
     }
 
     #[tokio::test]
