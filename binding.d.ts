@@ -50,3 +50,9 @@ export declare class PinnipedHelper {
  * small object, the least any native `getCredential` can cost (`npm run bench`).
  */
 export declare function napiFloor(): Promise<object>
+
+/**
+ * `presignEksToken(options)`: the EKS token for fixed inputs (see `presign_from_json`).
+ * Errors carry `InvalidArg` for bad input; the JS layer rethrows them in the caller's realm.
+ */
+export declare function presignEksToken(options: unknown): string

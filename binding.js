@@ -576,3 +576,4 @@ module.exports.DispatchStrategy = nativeBinding.DispatchStrategy
 module.exports.NativeStrategy = nativeBinding.NativeStrategy
 module.exports.PinnipedHelper = nativeBinding.PinnipedHelper
 module.exports.napiFloor = nativeBinding.napiFloor
+module.exports.presignEksToken = nativeBinding.presignEksToken

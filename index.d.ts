@@ -59,6 +59,67 @@ export declare class AnonymousStrategy extends NativeAuthenticationStrategy {
   constructor();
 }
 
+/** What `new AwsIamStrategy(...)` reads of a Backstage `Config` (or plain root config JSON). */
+export interface AwsConfigSource {
+  getOptional(key: string): unknown;
+}
+
+/** The root config's `aws` integration block (`@backstage/integration-aws-node`). */
+export interface AwsIntegrationConfig {
+  mainAccount?: { accessKeyId?: string; secretAccessKey?: string; profile?: string; region?: string };
+  accounts?: Array<{
+    accountId: string;
+    accessKeyId?: string;
+    secretAccessKey?: string;
+    profile?: string;
+    roleName?: string;
+    region?: string;
+    partition?: string;
+    externalId?: string;
+    webIdentityTokenFile?: string;
+  }>;
+  accountDefaults?: {
+    roleName?: string;
+    partition?: string;
+    region?: string;
+    externalId?: string;
+    webIdentityTokenFile?: string;
+  };
+}
+
+export interface AwsIamStrategyOptions {
+  /** Backstage's root `Config` (its `aws` key is read), or the plain JSON of the root config. */
+  config?: AwsConfigSource | { aws?: AwsIntegrationConfig; [key: string]: unknown };
+  /** Accepted for Backstage compatibility; not used. */
+  logger?: unknown;
+  /** Reuse an EKS token for at most this long (0 to 840 s). Default 600; 0 turns it off. */
+  tokenCacheSeconds?: number;
+  /** Bound on each STS or credential-source call. Default 10000. */
+  timeoutMs?: number;
+  /** `false` caches no credentials and no tokens, as Backstage. Default `true`. */
+  cache?: boolean;
+}
+
+/**
+ * `aws`: an EKS token (`k8s-aws-v1.` + presigned STS GetCallerIdentity URL), byte-identical to
+ * Backstage's, with credentials from the `aws` integration config or the default AWS chain.
+ */
+export declare class AwsIamStrategy extends NativeAuthenticationStrategy {
+  constructor(options?: AwsIamStrategyOptions);
+}
+
+export interface PresignEksTokenOptions {
+  clusterId: string;
+  /** Default: `AWS_REGION`, else `us-east-1`. */
+  region?: string;
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Default: now. */
+  signingTime?: Date | number;
+}
+
+/** The EKS token `AwsIamStrategy` would produce for these inputs. */
+export declare function presignEksToken(options: PresignEksTokenOptions): string;
+
 /** `google`: bearer token from `requestAuth.google`. */
 export declare class GoogleStrategy extends NativeAuthenticationStrategy {
   constructor();
@@ -155,6 +216,7 @@ export declare class DispatchStrategy implements AuthenticationStrategy {
 /** Backstage registration names → classes, for every name implemented natively. */
 export declare const strategyClasses: Readonly<{
   aks: typeof AksStrategy;
+  aws: typeof AwsIamStrategy;
   google: typeof GoogleStrategy;
   localKubectlProxy: typeof AnonymousStrategy;
   oidc: typeof OidcStrategy;

@@ -50,6 +50,38 @@ class AksStrategy extends NativeStrategy {
   }
 }
 
+// Backstage constructs it as `new AwsIamStrategy({ config })` with its root `Config`; we also
+// accept the plain JSON of the root config. Only the JSON of the `aws` key goes to native.
+function awsOptions(options) {
+  const config = options?.config;
+  const aws = typeof config?.getOptional === 'function' ? config.getOptional('aws') : config?.aws;
+  return {
+    aws,
+    tokenCacheSeconds: options?.tokenCacheSeconds,
+    timeoutMs: options?.timeoutMs,
+    cache: options?.cache,
+  };
+}
+
+class AwsIamStrategy extends NativeStrategy {
+  constructor(options) {
+    super('aws', awsOptions(options), realm);
+  }
+}
+
+/** The EKS token for fixed inputs; `signingTime` may be a `Date` or epoch milliseconds. */
+function presignEksToken(options) {
+  let input = options;
+  if (options && Object.prototype.toString.call(options.signingTime) === '[object Date]') {
+    input = { ...options, signingTime: options.signingTime.getTime() };
+  }
+  try {
+    return binding.presignEksToken(input);
+  } catch (e) {
+    throw realm.makeError(e.message, e.code === 'InvalidArg');
+  }
+}
+
 class AnonymousStrategy extends NativeStrategy {
   constructor(options) {
     super('localKubectlProxy', options, realm);
@@ -99,6 +131,7 @@ class DispatchStrategy extends binding.DispatchStrategy {
 /** Backstage registration names → our classes, for every name we implement natively. */
 const strategyClasses = Object.freeze({
   aks: AksStrategy,
+  aws: AwsIamStrategy,
   google: GoogleStrategy,
   localKubectlProxy: AnonymousStrategy,
   oidc: OidcStrategy,
@@ -107,11 +140,12 @@ const strategyClasses = Object.freeze({
 });
 
 /** Backstage's default names that have no native strategy yet. */
-const notYetNative = Object.freeze(['aws', 'azure', 'googleServiceAccount']);
+const notYetNative = Object.freeze(['azure', 'googleServiceAccount']);
 
 module.exports = {
   AksStrategy,
   AnonymousStrategy,
+  AwsIamStrategy,
   GoogleStrategy,
   OidcStrategy,
   PinnipedHelper,
@@ -120,4 +154,5 @@ module.exports = {
   DispatchStrategy,
   strategyClasses,
   notYetNative,
+  presignEksToken,
 };

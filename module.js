@@ -39,7 +39,7 @@ module.exports = createBackendModule({
         const disabled = readDisabled(config);
         const names = Object.keys(strategyClasses).filter((name) => !disabled.has(name));
         for (const name of names) {
-          authStrategy.addAuthStrategy(name, new strategyClasses[name]());
+          authStrategy.addAuthStrategy(name, new strategyClasses[name]({ config, logger }));
         }
         if (names.length > 0) {
           logger.info(`Native Kubernetes auth strategies registered: ${names.join(', ')}`);

@@ -8,6 +8,7 @@ const { createBackendModule } = require('@backstage/backend-plugin-api');
 const { kubernetesAuthStrategyExtensionPoint } = require('@backstage/plugin-kubernetes-node');
 const { catalogServiceMock } = require('@backstage/plugin-catalog-node/testUtils');
 const { KubeApiStandIn } = require('./helpers/kube-api');
+const { verifyEksToken } = require('./helpers/eks-verify');
 const { AksStrategy, PinnipedHelper } = require('..');
 
 const kubernetesPlugin = require('@backstage/plugin-kubernetes-backend').default;
@@ -20,11 +21,27 @@ const TOKENS = {
   'aks-user-token': 'carol',
 };
 
+// The EKS cluster's IAM identity: the API stand-in verifies the token's SigV4 signature.
+const AWS_MAIN = { accessKeyId: 'AKIAE2EEXAMPLE000001', secretAccessKey: 'e2eSecret/EXAMPLE+key' };
+
+function verifyEks(token) {
+  try {
+    const v = verifyEksToken(token, {
+      clusterId: 'eks',
+      secretFor: (k) => (k === AWS_MAIN.accessKeyId ? AWS_MAIN.secretAccessKey : undefined),
+    });
+    return `arn:aws:iam::123456789012:user/${v.accessKeyId}`;
+  } catch {
+    return undefined;
+  }
+}
+
 let api;
 
 beforeAll(async () => {
   api = await new KubeApiStandIn({
     tokens: TOKENS,
+    verifyToken: verifyEks,
     concierge: { users: { 'alice-id-token': 'alice', 'dave-id-token': 'dave' } },
   }).start();
 });
@@ -46,12 +63,14 @@ function clusters() {
       authMetadata: { 'kubernetes.io/x-pinniped-audience': 'backstage-aud' },
       ...common,
     },
+    { name: 'eks', authProvider: 'aws', ...common },
   ];
 }
 
 function configFeature(clusterList) {
   return mockServices.rootConfig.factory({
     data: {
+      aws: { mainAccount: AWS_MAIN },
       kubernetes: {
         serviceLocatorMethod: { type: 'multiTenant' },
         clusterLocatorMethods: [{ type: 'config', clusters: clusterList }],
@@ -119,6 +138,7 @@ describe('a Backstage backend using the native module', () => {
       { name: 'gke', authProvider: 'google' },
       { name: 'aks', authProvider: 'aks' },
       { name: 'pinniped', authProvider: 'pinniped', auth: { audience: 'backstage-aud' } },
+      { name: 'eks', authProvider: 'aws' },
     ]);
   });
 
@@ -166,6 +186,15 @@ describe('a Backstage backend using the native module', () => {
     expect(JSON.parse(dave.body).metadata.user).toBe('dave');
   });
 
+  it('proxies to the EKS cluster with a SigV4-presigned token the API server verifies', async () => {
+    const r = await proxy(backstage.base, 'eks');
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body).metadata.user).toBe(`arn:aws:iam::123456789012:user/${AWS_MAIN.accessKeyId}`);
+    expect(api.requests).toEqual([
+      { method: 'GET', path: '/api/v1/namespaces', user: `arn:aws:iam::123456789012:user/${AWS_MAIN.accessKeyId}`, via: 'bearer' },
+    ]);
+  });
+
   it('a wrong user token reaches the API server and is refused there', async () => {
     const r = await proxy(backstage.base, 'oidc', { 'Backstage-Kubernetes-Authorization-OIDC-okta': 'stolen' });
     expect(r.status).toBe(401);
@@ -202,12 +231,20 @@ describe('a Backstage backend using the native module', () => {
     const body = await res.json();
     expect({ status: res.status, error: body.error }).toEqual({ status: 200, error: undefined });
     const byCluster = Object.fromEntries(body.items.map((i) => [i.cluster.name, i]));
-    expect(Object.keys(byCluster).sort()).toEqual(['aks', 'gke', 'oidc', 'pinniped', 'sa']);
+    expect(Object.keys(byCluster).sort()).toEqual(['aks', 'eks', 'gke', 'oidc', 'pinniped', 'sa']);
     for (const item of body.items) {
       expect(item.errors).toEqual([]);
     }
     const users = new Set(api.requests.map((q) => q.user));
-    expect(users).toEqual(new Set(['system:serviceaccount:backstage:reader', 'alice', 'bob@example.com', 'carol']));
+    expect(users).toEqual(
+      new Set([
+        'system:serviceaccount:backstage:reader',
+        'alice',
+        'bob@example.com',
+        'carol',
+        `arn:aws:iam::123456789012:user/${AWS_MAIN.accessKeyId}`,
+      ]),
+    );
     expect(api.requests.filter((q) => q.via === 'x509').length).toBeGreaterThan(0);
   });
 });
@@ -301,8 +338,8 @@ describe('startup validation through the native strategies', () => {
 
   it('a provider with no native strategy yet fails validation', async () => {
     await expect(
-      startBackstage([{ name: 'eks', authProvider: 'aws', url: 'https://127.0.0.1:1' }]),
-    ).rejects.toThrow(`Invalid cluster 'eks': authProvider "aws" has no config associated with it`);
+      startBackstage([{ name: 'aad', authProvider: 'azure', url: 'https://127.0.0.1:1' }]),
+    ).rejects.toThrow(`Invalid cluster 'aad': authProvider "azure" has no config associated with it`);
   });
 
   it('forbids custom auth strategies with dashes', async () => {

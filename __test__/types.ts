@@ -9,15 +9,18 @@ import type { BackendFeature } from '@backstage/backend-plugin-api';
 import {
   AksStrategy,
   AnonymousStrategy,
+  AwsIamStrategy,
   DispatchStrategy,
   GoogleStrategy,
   OidcStrategy,
   PinnipedHelper,
   PinnipedStrategy,
   ServiceAccountStrategy,
+  presignEksToken,
   strategyClasses,
 } from '..';
 import type { PinnipedHelper as BackstagePinnipedHelper } from '@backstage/plugin-kubernetes-node';
+import type { Config } from '@backstage/config';
 import nativeAuthModule from '../module';
 
 const strategies: AuthenticationStrategy[] = [
@@ -30,7 +33,19 @@ const strategies: AuthenticationStrategy[] = [
   new DispatchStrategy({ authStrategyMap: { aks: new AksStrategy() } }),
   new PinnipedStrategy(),
   new PinnipedStrategy({ authenticator: { name: 'tmc' }, cacheSize: 100, timeoutMs: 5000 }),
+  new AwsIamStrategy(),
+  new AwsIamStrategy({ config: { aws: { mainAccount: { profile: 'p' } } }, tokenCacheSeconds: 0, timeoutMs: 500 }),
 ];
+
+function fromBackstage(config: Config, logger: unknown): AuthenticationStrategy {
+  return new AwsIamStrategy({ config, logger });
+}
+
+const eksToken: string = presignEksToken({
+  clusterId: 'c',
+  credentials: { accessKeyId: 'AKID', secretAccessKey: 's' },
+  signingTime: new Date(),
+});
 
 // Our helper fits where Backstage's is used.
 const helper: Pick<BackstagePinnipedHelper, 'tokenCredentialRequest'> = new PinnipedHelper();
@@ -65,4 +80,7 @@ const presented: Record<string, string> = aks.presentAuthMetadata({});
 // @ts-expect-error a number is not a valid token path
 new ServiceAccountStrategy({ tokenPath: 5 });
 
-export { strategies, feature, use, errors, presented, helper };
+// @ts-expect-error credentials are required
+presignEksToken({ clusterId: 'c' });
+
+export { strategies, feature, use, errors, presented, helper, fromBackstage, eksToken };

@@ -90,4 +90,19 @@ impl<'a> Options<'a> {
             )),
         }
     }
+
+    /// A duration given in whole or fractional seconds, from 0 to `max` (840 for now, the
+    /// only user: `tokenCacheSeconds`).
+    pub fn seconds(&self, key: &str, max: u64) -> Result<Option<Duration>, InputError> {
+        match self.get(key).map(|v| v.as_f64()) {
+            None => Ok(None),
+            Some(Some(s)) if (0.0..=max as f64).contains(&s) => {
+                Ok(Some(Duration::from_millis((s * 1000.0) as u64)))
+            }
+            Some(_) => Err(InputError::new(
+                self.field(key),
+                "a number of seconds from 0 to 840",
+            )),
+        }
+    }
 }

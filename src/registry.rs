@@ -9,21 +9,13 @@ use crate::options::Options;
 use crate::strategies::{
     aks::AksStrategy,
     anonymous::AnonymousStrategy,
+    aws::{AwsIamStrategy, AwsOptions},
     google::GoogleStrategy,
     oidc::OidcStrategy,
     pinniped::{PinnipedOptions, PinnipedStrategy},
     service_account::{ServiceAccountOptions, ServiceAccountStrategy},
 };
 use crate::strategy::AuthenticationStrategy;
-
-/// The kinds `build` knows, by the name Backstage registers each under.
-pub const KINDS: &[&str] = &[
-    "aks",
-    "localKubectlProxy",
-    "google",
-    "oidc",
-    "serviceAccount",
-];
 
 /// The option keys `build` reads for `kind`; the napi layer converts only these, so options
 /// objects that also carry a Backstage `logger` or `config` are never walked.
@@ -39,6 +31,8 @@ pub fn option_keys(kind: &str) -> &'static [&'static str] {
         ],
         #[cfg(feature = "test-panics")]
         "testPanic" => &["at"],
+        // `aws` is the JSON of the root config's `aws` key (the JS layer extracts it).
+        "aws" => &["aws", "tokenCacheSeconds", "timeoutMs", "cache"],
         _ => &[],
     }
 }
@@ -51,6 +45,22 @@ pub fn build(
     Ok(match kind {
         "aks" => Arc::new(AksStrategy),
         "localKubectlProxy" => Arc::new(AnonymousStrategy),
+        "aws" => {
+            let mut o = AwsOptions {
+                config: crate::strategies::aws::config::read(opts.value("aws"))?,
+                ..AwsOptions::default()
+            };
+            if let Some(seconds) = opts.seconds("tokenCacheSeconds", 840)? {
+                o.token_cache = seconds;
+            }
+            if let Some(timeout) = opts.millis("timeoutMs")? {
+                o.timeout = timeout;
+            }
+            if let Some(cache) = opts.boolean("cache")? {
+                o.cache = cache;
+            }
+            Arc::new(AwsIamStrategy::new(o))
+        }
         "google" => Arc::new(GoogleStrategy),
         "oidc" => Arc::new(OidcStrategy),
         "serviceAccount" => {

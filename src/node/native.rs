@@ -182,6 +182,23 @@ impl NativeStrategy {
     }
 }
 
+/// `presignEksToken(options)`: the EKS token for fixed inputs (see `presign_from_json`).
+/// Errors carry `InvalidArg` for bad input; the JS layer rethrows them in the caller's realm.
+#[cfg_attr(test, allow(dead_code))]
+#[napi(catch_unwind, js_name = "presignEksToken")]
+pub fn presign_eks_token(env: &Env, options: Unknown) -> Result<String> {
+    let options = convert::json(env, &options, "options")
+        .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
+    crate::strategies::aws::presign::presign_from_json(options.as_ref()).map_err(|e| {
+        let status = if e.is_input() {
+            Status::InvalidArg
+        } else {
+            Status::GenericFailure
+        };
+        Error::new(status, e.to_string())
+    })
+}
+
 /// Benchmark reference only: a native call that returns an already-resolved promise holding a
 /// small object, the least any native `getCredential` can cost (`npm run bench`).
 // napi's registration is compiled out of the lib-test target, where this then looks unused.

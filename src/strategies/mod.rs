@@ -3,6 +3,7 @@
 
 pub mod aks;
 pub mod anonymous;
+pub mod aws;
 pub mod dispatch;
 pub mod google;
 pub mod oidc;

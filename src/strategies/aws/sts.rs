@@ -1,0 +1,314 @@
+//! STS calls (AssumeRole, AssumeRoleWithWebIdentity, GetCallerIdentity) through one
+//! `aws-sdk-sts` client per strategy, and the credential sources of the default chain and
+//! profiles through `aws-config`. Errors name STS, the operation and the AWS error code.
+
+use std::error::Error as StdError;
+use std::time::{Duration, UNIX_EPOCH};
+
+use aws_config::provider_config::ProviderConfig;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::Credentials;
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use tokio::sync::OnceCell;
+
+use super::presign::AwsCredentials;
+use crate::error::AuthError;
+use crate::secret::Secret;
+
+/// Builds the STS client on first use (loading the SDK's environment settings, including
+/// `AWS_ENDPOINT_URL_STS`) and reuses it, so every STS call shares one connection pool.
+pub struct Sts {
+    client: OnceCell<aws_sdk_sts::Client>,
+    timeout: Duration,
+}
+
+fn sdk_credentials(c: &AwsCredentials) -> Credentials {
+    Credentials::new(
+        c.access_key_id.clone(),
+        c.secret_access_key.expose().to_string(),
+        c.session_token.as_ref().map(|t| t.expose().to_string()),
+        c.expires_at_ms
+            .map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
+        "backstage-kubernetes-auth-native",
+    )
+}
+
+pub fn from_sdk_credentials(c: &Credentials) -> AwsCredentials {
+    AwsCredentials {
+        access_key_id: c.access_key_id().to_string(),
+        secret_access_key: Secret::new(c.secret_access_key()),
+        session_token: c.session_token().map(Secret::new),
+        expires_at_ms: c.expiry().and_then(|t| {
+            t.duration_since(UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_millis() as u64)
+        }),
+    }
+}
+
+/// The cause chain of an SDK error, which holds no credentials.
+fn chain(err: &dyn StdError) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+fn sts_error<E>(operation: &'static str, target: &str, err: SdkError<E>) -> AuthError
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+{
+    let reason = match &err {
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            let e = service.err();
+            match (e.code(), e.message()) {
+                (Some(code), Some(message)) => format!("{code}: {message} (HTTP {status})"),
+                (Some(code), None) => format!("{code} (HTTP {status})"),
+                // Not an STS error document. The parser's detail is left out: it could quote
+                // a fragment of the body, and a body can hold credentials.
+                (None, _) => format!("unreadable response, no AWS error code (HTTP {status})"),
+            }
+        }
+        SdkError::TimeoutError(_) => "timed out".to_string(),
+        SdkError::DispatchFailure(_) => format!("request failed: {}", chain(&err)),
+        SdkError::ResponseError(_) => "unreadable response".to_string(),
+        _ => chain(&err),
+    };
+    AuthError::Upstream {
+        strategy: "aws",
+        endpoint: if target.is_empty() {
+            format!("STS {operation}")
+        } else {
+            format!("STS {operation} {target}")
+        },
+        reason,
+    }
+}
+
+fn missing(operation: &'static str, target: &str, what: &str) -> AuthError {
+    AuthError::Upstream {
+        strategy: "aws",
+        endpoint: if target.is_empty() {
+            format!("STS {operation}")
+        } else {
+            format!("STS {operation} {target}")
+        },
+        reason: format!("the response has no {what}"),
+    }
+}
+
+/// Temporary credentials from a response. The SDK's XML reader tolerates a truncated body and
+/// fills required fields with defaults, so an unusable answer is refused here.
+fn temporary(
+    operation: &'static str,
+    target: &str,
+    c: Option<&aws_sdk_sts::types::Credentials>,
+) -> Result<AwsCredentials, AuthError> {
+    let c = c.ok_or_else(|| missing(operation, target, "Credentials"))?;
+    let expiry = c.expiration();
+    if c.access_key_id().is_empty()
+        || c.secret_access_key().is_empty()
+        || c.session_token().is_empty()
+        || expiry.secs() <= 0
+    {
+        return Err(missing(
+            operation,
+            target,
+            "usable Credentials (AccessKeyId, SecretAccessKey, SessionToken, Expiration)",
+        ));
+    }
+    Ok(AwsCredentials {
+        access_key_id: c.access_key_id().to_string(),
+        secret_access_key: Secret::new(c.secret_access_key()),
+        session_token: Some(Secret::new(c.session_token())),
+        expires_at_ms: Some(
+            (expiry.secs().max(0) as u64)
+                .saturating_mul(1000)
+                .saturating_add(u64::from(expiry.subsec_nanos() / 1_000_000)),
+        ),
+    })
+}
+
+pub struct AssumeRole<'a> {
+    pub role_arn: &'a str,
+    pub session_name: &'a str,
+    pub external_id: Option<&'a str>,
+    pub region: &'a str,
+}
+
+impl Sts {
+    pub fn new(timeout: Duration) -> Self {
+        Sts {
+            client: OnceCell::new(),
+            timeout,
+        }
+    }
+
+    async fn client(&self) -> &aws_sdk_sts::Client {
+        self.client
+            .get_or_init(|| async {
+                let config = aws_config::defaults(BehaviorVersion::latest())
+                    .no_credentials()
+                    .region(Region::new("us-east-1"))
+                    .timeout_config(
+                        TimeoutConfig::builder()
+                            .operation_timeout(self.timeout)
+                            .connect_timeout(self.timeout)
+                            .build(),
+                    )
+                    // One quick retry for transient failures; the caller's timeout bounds all.
+                    .retry_config(
+                        RetryConfig::standard()
+                            .with_max_attempts(2)
+                            .with_initial_backoff(Duration::from_millis(100)),
+                    )
+                    .load()
+                    .await;
+                aws_sdk_sts::Client::new(&config)
+            })
+            .await
+    }
+
+    fn signed_with(master: &AwsCredentials, region: &str) -> aws_sdk_sts::config::Builder {
+        aws_sdk_sts::config::Builder::default()
+            .credentials_provider(sdk_credentials(master))
+            .region(Region::new(region.to_string()))
+    }
+
+    pub async fn assume_role(
+        &self,
+        master: &AwsCredentials,
+        params: AssumeRole<'_>,
+    ) -> Result<AwsCredentials, AuthError> {
+        let out = self
+            .client()
+            .await
+            .assume_role()
+            .role_arn(params.role_arn)
+            .role_session_name(params.session_name)
+            .set_external_id(params.external_id.map(str::to_string))
+            .customize()
+            .config_override(Self::signed_with(master, params.region))
+            .send()
+            .await
+            .map_err(|e| sts_error("AssumeRole", params.role_arn, e))?;
+        temporary("AssumeRole", params.role_arn, out.credentials())
+    }
+
+    pub async fn assume_role_with_web_identity(
+        &self,
+        token_file: &str,
+        role_arn: &str,
+        session_name: &str,
+        region: &str,
+    ) -> Result<AwsCredentials, AuthError> {
+        let token = tokio::fs::read_to_string(token_file)
+            .await
+            .map_err(|e| AuthError::Io {
+                strategy: "aws",
+                what: "web identity token file",
+                path: token_file.to_string(),
+                reason: e.to_string(),
+            })?;
+        let out = self
+            .client()
+            .await
+            .assume_role_with_web_identity()
+            .role_arn(role_arn)
+            .role_session_name(session_name)
+            .web_identity_token(token.trim())
+            .customize()
+            .config_override(
+                aws_sdk_sts::config::Builder::default().region(Region::new(region.to_string())),
+            )
+            .send()
+            .await
+            .map_err(|e| sts_error("AssumeRoleWithWebIdentity", role_arn, e))?;
+        temporary("AssumeRoleWithWebIdentity", role_arn, out.credentials())
+    }
+
+    pub async fn account_id(
+        &self,
+        master: &AwsCredentials,
+        region: &str,
+    ) -> Result<String, AuthError> {
+        let out = self
+            .client()
+            .await
+            .get_caller_identity()
+            .customize()
+            .config_override(Self::signed_with(master, region))
+            .send()
+            .await
+            .map_err(|e| sts_error("GetCallerIdentity", "", e))?;
+        out.account()
+            .map(str::to_string)
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| missing("GetCallerIdentity", "", "Account"))
+    }
+}
+
+/// A credential source of `aws-config`: the default chain (environment, shared files and
+/// profiles incl. SSO and `credential_process`, web identity, ECS, IMDSv2) or one profile.
+pub enum SdkSource {
+    Chain {
+        region: String,
+        chain: OnceCell<aws_config::default_provider::credentials::DefaultCredentialsChain>,
+    },
+    Profile(aws_config::profile::ProfileFileCredentialsProvider),
+}
+
+impl SdkSource {
+    pub fn chain(region: Option<&str>) -> Self {
+        SdkSource::Chain {
+            region: region.unwrap_or("us-east-1").to_string(),
+            chain: OnceCell::new(),
+        }
+    }
+
+    pub fn profile(name: &str, region: Option<&str>) -> Self {
+        let config =
+            ProviderConfig::default().with_region(region.map(|r| Region::new(r.to_string())));
+        SdkSource::Profile(
+            aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .configure(&config)
+                .profile_name(name)
+                .build(),
+        )
+    }
+
+    pub async fn credentials(&self, what: &str) -> Result<AwsCredentials, AuthError> {
+        let result = match self {
+            SdkSource::Chain { region, chain } => {
+                let chain = chain
+                    .get_or_init(|| async {
+                        aws_config::default_provider::credentials::DefaultCredentialsChain::builder(
+                        )
+                        .region(Region::new(region.clone()))
+                        .build()
+                        .await
+                    })
+                    .await;
+                chain.provide_credentials().await
+            }
+            SdkSource::Profile(p) => p.provide_credentials().await,
+        };
+        result
+            .map(|c| from_sdk_credentials(&c))
+            .map_err(|e| AuthError::Upstream {
+                strategy: "aws",
+                endpoint: what.to_string(),
+                reason: chain(&e),
+            })
+    }
+}
