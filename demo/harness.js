@@ -21,6 +21,42 @@ const TOKENS = {
   'aks-user-token': 'carol',
 };
 
+/** Pinniped users: the cluster-scoped ID token the frontend sends, and who it is. */
+const CONCIERGE_USERS = { 'dave-id-token': 'dave' };
+
+/**
+ * The AWS main account the backend signs EKS tokens with (static keys from the app-config),
+ * drawn per run. The API stand-in plays EKS: it accepts a token only if its SigV4 signature
+ * recomputes with this secret, as EKS's authenticator does through STS.
+ */
+const AWS_DEMO = {
+  accessKeyId: `AKIADEMO${crypto.randomBytes(6).toString('hex').toUpperCase()}`,
+  secretAccessKey: crypto.randomBytes(24).toString('base64'),
+};
+const AWS_DEMO_USER = `arn:aws:iam::123456789012:user/${AWS_DEMO.accessKeyId}`;
+
+/** The loopback Kubernetes API stand-in every demo cluster points at: bearer tokens, EKS
+ *  tokens (signature verified), client certificates from its CA, and a Pinniped Concierge. */
+async function startKubeApi() {
+  const { KubeApiStandIn } = require('../__test__/helpers/kube-api');
+  const { verifyEksToken } = require('../__test__/helpers/eks-verify');
+  return new KubeApiStandIn({
+    tokens: TOKENS,
+    concierge: { users: CONCIERGE_USERS },
+    verifyToken(token) {
+      try {
+        verifyEksToken(token, {
+          clusterId: 'prod-eks',
+          secretFor: (k) => (k === AWS_DEMO.accessKeyId ? AWS_DEMO.secretAccessKey : undefined),
+        });
+        return AWS_DEMO_USER;
+      } catch {
+        return undefined;
+      }
+    },
+  }).start();
+}
+
 /**
  * The clusters of demo/app-config.yaml: what the Backstage frontend sends to the proxy for each
  * (its `Backstage-Kubernetes-Authorization-*` headers), who the API server must then see and
@@ -47,6 +83,15 @@ const CLUSTERS = [
     authProvider: 'aks',
     headers: { 'Backstage-Kubernetes-Authorization-AKS': 'aks-user-token' },
     user: TOKENS['aks-user-token'],
+  },
+  { name: 'prod-eks', authProvider: 'aws', headers: {}, user: AWS_DEMO_USER },
+  {
+    name: 'prod-pinniped',
+    authProvider: 'pinniped',
+    headers: { 'Backstage-Kubernetes-Authorization-Pinniped-ClusterIDToken': 'dave-id-token' },
+    user: CONCIERGE_USERS['dave-id-token'],
+    via: 'x509',
+    exchanges: (api) => api.tcr.length,
   },
 ];
 
@@ -99,6 +144,8 @@ async function startBackend({ cwd, entry, kubeApi, config = APP_CONFIG, env = {}
       DEMO_KUBE_API_URL: kubeApi.url,
       DEMO_KUBE_API_CA_DATA: kubeApi.caData,
       DEMO_SA_TOKEN: 'sa-token',
+      DEMO_AWS_ACCESS_KEY_ID: AWS_DEMO.accessKeyId,
+      DEMO_AWS_SECRET_ACCESS_KEY: AWS_DEMO.secretAccessKey,
       DEMO_PLUGIN_PUBLIC_KEY_FILE: publicKeyFile,
       DEMO_PLUGIN_PRIVATE_KEY_FILE: privateKeyFile,
     },
@@ -183,5 +230,6 @@ module.exports = {
   TOKENS,
   CLUSTERS,
   startBackend,
+  startKubeApi,
   freePort,
 };

@@ -8,8 +8,7 @@
 // every cluster answered with the expected user's credential.
 
 const path = require('node:path');
-const { KubeApiStandIn } = require('../__test__/helpers/kube-api');
-const { startBackend, TOKENS, CLUSTERS } = require('./harness');
+const { startBackend, startKubeApi, CLUSTERS } = require('./harness');
 
 const ROOT = path.resolve(__dirname, '..');
 const CALLS_PER_CLUSTER = 3;
@@ -82,7 +81,7 @@ function printTable(rows) {
 
 async function main() {
   const started = Date.now();
-  const api = await new KubeApiStandIn({ tokens: TOKENS }).start();
+  const api = await startKubeApi();
   let backend;
   const rows = [];
   let listed = [];

@@ -16,8 +16,7 @@ const os = require('node:os');
 const path = require('node:path');
 
 const { packLocal } = require('./pack-local');
-const { startBackend, TOKENS, CLUSTERS } = require('../demo/harness');
-const { KubeApiStandIn } = require('../__test__/helpers/kube-api');
+const { startBackend, startKubeApi, CLUSTERS } = require('../demo/harness');
 
 const ROOT = path.resolve(__dirname, '..');
 const ROOT_PKG = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
@@ -95,7 +94,7 @@ before(async () => {
   });
   console.log(`npm install in the fresh backend took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-  api = await new KubeApiStandIn({ tokens: TOKENS }).start();
+  api = await startKubeApi();
   backend = await startBackend({
     cwd: app,
     entry: path.join(app, 'index.js'),
