@@ -93,7 +93,7 @@ async function main() {
     registered = backend.logs().find((l) => l.includes('Native Kubernetes auth strategies registered'));
     console.log(
       `Backstage backend (pid ${backend.pid}) ready on ${backend.url} in ${(readyMs / 1000).toFixed(1)} s; ` +
-        `Kubernetes API stand-in on ${api.url} (own CA; bearer tokens and client certificates)`,
+        `Kubernetes API stand-in on ${api.url} (own CA; bearer tokens, EKS tokens, client certificates, Pinniped Concierge)`,
     );
     if (registered) console.log(`backend log: ${registered.replace(/^\S+\s+/, '').trimEnd()}`);
 
