@@ -84,6 +84,15 @@ where
         SdkError::ResponseError(_) => "unreadable response".to_string(),
         _ => chain(&err),
     };
+    upstream(operation, target, reason)
+}
+
+fn missing(operation: &'static str, target: &str, what: &str) -> AuthError {
+    upstream(operation, target, format!("the response has no {what}"))
+}
+
+/// An STS failure, named by operation and (when there is one) the role it was for.
+fn upstream(operation: &'static str, target: &str, reason: String) -> AuthError {
     AuthError::Upstream {
         strategy: "aws",
         endpoint: if target.is_empty() {
@@ -92,18 +101,6 @@ where
             format!("STS {operation} {target}")
         },
         reason,
-    }
-}
-
-fn missing(operation: &'static str, target: &str, what: &str) -> AuthError {
-    AuthError::Upstream {
-        strategy: "aws",
-        endpoint: if target.is_empty() {
-            format!("STS {operation}")
-        } else {
-            format!("STS {operation} {target}")
-        },
-        reason: format!("the response has no {what}"),
     }
 }
 
