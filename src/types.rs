@@ -97,8 +97,10 @@ impl KubernetesCredential {
 /// converting a whole `clusterDetails` per call would cost more than most strategies' work.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InputSpec {
-    /// `clusterDetails.name` and `clusterDetails.url`.
-    pub cluster_identity: bool,
+    /// `clusterDetails.name`.
+    pub cluster_name: bool,
+    /// `clusterDetails.url`.
+    pub cluster_url: bool,
     /// `skipTLSVerify`, `caData`, `caFile`.
     pub cluster_tls: bool,
     /// The `authMetadata` keys read.

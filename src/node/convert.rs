@@ -290,13 +290,15 @@ pub fn cluster_details(
     let (env, v) = (env.raw(), v.raw());
     let mut cd = ClusterDetails::default();
     let spec = inputs.spec;
-    if !spec.cluster_identity && !spec.cluster_tls && inputs.metadata.is_empty() {
+    if !spec.cluster_name && !spec.cluster_url && !spec.cluster_tls && inputs.metadata.is_empty() {
         return Ok(cd);
     }
     require_object(env, v, "clusterDetails")?;
-    if spec.cluster_identity {
+    if spec.cluster_name {
         cd.name = optional_string(env, v, c"name", "clusterDetails.name")?
             .ok_or_else(|| InputError::new("clusterDetails.name", "a string"))?;
+    }
+    if spec.cluster_url {
         cd.url = optional_string(env, v, c"url", "clusterDetails.url")?
             .ok_or_else(|| InputError::new("clusterDetails.url", "a string"))?;
     }

@@ -39,7 +39,8 @@ impl PinnipedHelper {
         Ok(PinnipedHelper {
             client: Arc::new(client),
             inputs: PreparedInputs::new(InputSpec {
-                cluster_identity: true,
+                cluster_name: true,
+                cluster_url: true,
                 cluster_tls: true,
                 ..InputSpec::default()
             }),

@@ -448,7 +448,8 @@ impl AuthenticationStrategy for PinnipedStrategy {
 
     fn inputs(&self) -> InputSpec {
         InputSpec {
-            cluster_identity: true,
+            cluster_name: true,
+            cluster_url: true,
             cluster_tls: true,
             metadata_keys: &[
                 ANNOTATION_AUTHENTICATOR_API_GROUP,

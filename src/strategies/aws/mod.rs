@@ -485,7 +485,7 @@ impl AuthenticationStrategy for AwsIamStrategy {
 
     fn inputs(&self) -> InputSpec {
         InputSpec {
-            cluster_identity: true,
+            cluster_name: true,
             metadata_keys: &[
                 ANNOTATION_AWS_CLUSTER_ID,
                 ANNOTATION_AWS_ASSUME_ROLE,
