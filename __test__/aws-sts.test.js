@@ -231,16 +231,17 @@ describe('STS faults', () => {
   });
 
   it('STS not answering at all: rejects at timeoutMs, then recovers', async () => {
-    const s = new AwsIamStrategy({ ...withMain({ accounts: [{ accountId: '123456789012', ...MAIN }] }), timeoutMs: 700 });
+    // The budget must also cover moto's real answer on a busy CI machine in the recovery call.
+    const s = new AwsIamStrategy({ ...withMain({ accounts: [{ accountId: '123456789012', ...MAIN }] }), timeoutMs: 2000 });
     sts.fault = 'hang';
     const started = Date.now();
     const err = await s.getCredential(assumed(ROLE), {}).then(() => null, (e) => e);
     const elapsed = Date.now() - started;
     expect(err).toBeInstanceOf(Error);
-    expect(err.message).toMatch(/STS|timed out|did not complete within 700 ms/);
+    expect(err.message).toMatch(/STS|timed out|did not complete within 2000 ms/);
     expect(err.message).toMatch(/^aws: /);
-    expect(elapsed).toBeGreaterThanOrEqual(600);
-    expect(elapsed).toBeLessThan(3000);
+    expect(elapsed).toBeGreaterThanOrEqual(1900);
+    expect(elapsed).toBeLessThan(5000);
     sts.fault = null;
     verify((await s.getCredential(assumed(ROLE), {})).token, 'eks');
   });
