@@ -22,11 +22,10 @@ export declare class NativeStrategy {
    */
   constructor(kind: unknown, options: unknown, realm?: RealmFactories)
   /**
-   * `getCredential` without the promise when no I/O was needed: a token string, `null`
-   * (anonymous), `[cert, key]`, or a promise of the credential. Throws on failure; the JS
-   * layer turns all of these into the promise `getCredential` returns.
+   * The handle `credentialNow` takes: `[state, ...propertyNames]`. The JS layer keeps it
+   * in a private field; the names are JS strings made once (see `convert::Keys`).
    */
-  credentialNow(clusterDetails: unknown, requestAuth: unknown): string | null | [string, string] | Promise<KubernetesCredential>
+  handle(): unknown[]
   validateCluster(authMetadata: unknown): Error[]
   presentAuthMetadata(authMetadata: unknown): Record<string, string>
   /** How many derived credentials (e.g. Pinniped certificates) the strategy has cached. */

@@ -34,10 +34,20 @@ function settled(result) {
   return result;
 }
 
+const credentialNow = binding.credentialNow;
+
 class NativeStrategy extends binding.NativeStrategy {
+  // `[native state, ...property names]`, made once (see `handle` in src/node/native.rs).
+  #handle = this.handle();
+
+  /** A token string, `null` (anonymous), `[cert, key]`, or a promise; throws on failure. */
+  credentialNow(clusterDetails, requestAuth) {
+    return credentialNow(this.#handle, clusterDetails, requestAuth);
+  }
+
   getCredential(clusterDetails, requestAuth) {
     try {
-      return settled(this.credentialNow(clusterDetails, requestAuth));
+      return settled(credentialNow(this.#handle, clusterDetails, requestAuth));
     } catch (error) {
       return Promise.reject(error);
     }

@@ -16,36 +16,85 @@ use crate::types::{AuthMetadata, ClusterDetails, InputSpec, KubernetesCredential
 const MAX_DEPTH: usize = 16;
 const MAX_NODES: usize = 10_000;
 
-/// A property name prepared once, so a per-call read allocates nothing.
+/// A property name prepared once, so a per-call read allocates nothing. `slot` is its index
+/// in a strategy's handle array (see `PreparedInputs::key_names`).
 pub struct Key {
     pub name: &'static str,
     c: CString,
+    slot: u32,
 }
 
 impl Key {
-    pub fn new(name: &'static str) -> Self {
+    fn new(name: &'static str, slot: u32) -> Self {
         // Our keys are literals without NUL bytes; an impossible NUL degrades to an empty name.
         Key {
             name,
             c: CString::new(name).unwrap_or_default(),
+            slot,
         }
     }
 }
 
+/// Where property names come from. `Named` builds a V8 string from the C string on every
+/// read, and V8 then looks it up in its string table: about 0.1-0.3 us a key. `Handle` reads
+/// JS strings created once and kept in the strategy's handle array (element `slot`); V8 has
+/// interned them on first use, so a read is an element load. Strings cannot be held by
+/// `napi_ref` before N-API 10, hence the array the JS layer keeps for us.
+#[derive(Clone, Copy)]
+pub enum Keys {
+    Named,
+    Handle(sys::napi_value),
+}
+
+/// Slots 1.. of the handle array hold these names; slot 0 holds the native state.
+const NAME: u32 = 1;
+const URL: u32 = 2;
+const CA_DATA: u32 = 3;
+const CA_FILE: u32 = 4;
+const SKIP_TLS: u32 = 5;
+const AUTH_METADATA: u32 = 6;
+const FIRST_DYNAMIC: u32 = 7;
+
 /// The property names a strategy reads, prepared at construction.
 pub struct PreparedInputs {
     pub spec: InputSpec,
+    fixed: [Key; 6],
     metadata: Vec<Key>,
     request_auth: Vec<Key>,
 }
 
 impl PreparedInputs {
     pub fn new(spec: InputSpec) -> Self {
+        let r = spec.request_auth_keys.len() as u32;
         PreparedInputs {
             spec,
-            metadata: spec.metadata_keys.iter().map(|k| Key::new(k)).collect(),
-            request_auth: spec.request_auth_keys.iter().map(|k| Key::new(k)).collect(),
+            fixed: [
+                Key::new("name", NAME),
+                Key::new("url", URL),
+                Key::new("caData", CA_DATA),
+                Key::new("caFile", CA_FILE),
+                Key::new("skipTLSVerify", SKIP_TLS),
+                Key::new("authMetadata", AUTH_METADATA),
+            ],
+            request_auth: (spec.request_auth_keys.iter().enumerate())
+                .map(|(i, k)| Key::new(k, FIRST_DYNAMIC + i as u32))
+                .collect(),
+            metadata: (spec.metadata_keys.iter().enumerate())
+                .map(|(i, k)| Key::new(k, FIRST_DYNAMIC + r + i as u32))
+                .collect(),
         }
+    }
+
+    /// The names for slots 1.. of a handle array, in slot order.
+    pub fn key_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        (self.fixed.iter())
+            .chain(&self.request_auth)
+            .chain(&self.metadata)
+            .map(|k| k.name)
+    }
+
+    fn fixed(&self, slot: u32) -> &Key {
+        &self.fixed[(slot - NAME) as usize]
     }
 }
 
@@ -77,7 +126,50 @@ fn get_property(env: sys::napi_env, obj: sys::napi_value, key: &CStr) -> Option<
     }
 }
 
+/// `obj[key]`; `None` when a getter or proxy trap threw (the exception is cleared).
+fn get_key(
+    env: sys::napi_env,
+    obj: sys::napi_value,
+    key: &Key,
+    keys: Keys,
+) -> Option<sys::napi_value> {
+    let Keys::Handle(handle) = keys else {
+        return get_property(env, obj, &key.c);
+    };
+    let mut name = ptr::null_mut();
+    let mut out = ptr::null_mut();
+    unsafe {
+        if sys::napi_get_element(env, handle, key.slot, &mut name) == sys::Status::napi_ok
+            && sys::napi_get_property(env, obj, name, &mut out) == sys::Status::napi_ok
+        {
+            return Some(out);
+        }
+    }
+    clear_pending(env);
+    None
+}
+
+/// Most strings we read (tokens aside) are short: one call into a stack buffer reads them;
+/// only longer ones need the length first.
 fn read_string(env: sys::napi_env, v: sys::napi_value) -> Option<String> {
+    let mut small = [0u8; 256];
+    let mut written = 0usize;
+    unsafe {
+        if sys::napi_get_value_string_utf8(
+            env,
+            v,
+            small.as_mut_ptr().cast(),
+            small.len(),
+            &mut written,
+        ) != sys::Status::napi_ok
+        {
+            return None;
+        }
+    }
+    if written < small.len() - 4 {
+        // Room to spare: the string was not truncated (a cut needs 4 bytes of slack at most).
+        return String::from_utf8(small[..written].to_vec()).ok();
+    }
     let mut len = 0usize;
     unsafe {
         if sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len)
@@ -241,19 +333,21 @@ fn read_key(
     env: sys::napi_env,
     obj: sys::napi_value,
     key: &Key,
+    keys: Keys,
     field: &dyn Fn() -> String,
 ) -> Result<Option<Value>, InputError> {
-    let v = get_property(env, obj, &key.c).ok_or_else(|| InputError::new(field(), "readable"))?;
+    let v = get_key(env, obj, key, keys).ok_or_else(|| InputError::new(field(), "readable"))?;
     to_json(env, v, field, 1, &mut Budget(MAX_NODES))
 }
 
 fn optional_string(
     env: sys::napi_env,
     obj: sys::napi_value,
-    name: &CStr,
+    key: &Key,
+    keys: Keys,
     field: &str,
 ) -> Result<Option<String>, InputError> {
-    let v = get_property(env, obj, name).ok_or_else(|| InputError::new(field, "readable"))?;
+    let v = get_key(env, obj, key, keys).ok_or_else(|| InputError::new(field, "readable"))?;
     match type_of(env, v) {
         Some(sys::ValueType::napi_undefined | sys::ValueType::napi_null) => Ok(None),
         Some(sys::ValueType::napi_string) => Ok(read_string(env, v)),
@@ -271,23 +365,33 @@ pub fn options(env: &Env, v: &Unknown, keys: &[&'static str]) -> Result<Option<V
     require_object(env, v, "options")?;
     let mut map = Map::new();
     for name in keys {
-        let key = Key::new(name);
+        let key = Key::new(name, 0);
         let field = || format!("options.{name}");
-        if let Some(value) = read_key(env, v, &key, &field)? {
+        if let Some(value) = read_key(env, v, &key, Keys::Named, &field)? {
             map.insert(name.to_string(), value);
         }
     }
     Ok(Some(Value::Object(map)))
 }
 
-/// `clusterDetails`, reading only what `inputs` names. `authMetadata` may be missing (read as
-/// empty), but when present it must be an object.
+/// `clusterDetails`, reading only what `inputs` names (property names from C strings; the
+/// per-call path uses [`cluster_details_raw`] with the strategy's key handle).
 pub fn cluster_details(
     env: &Env,
     v: &Unknown,
     inputs: &PreparedInputs,
 ) -> Result<ClusterDetails, InputError> {
-    let (env, v) = (env.raw(), v.raw());
+    cluster_details_raw(env.raw(), v.raw(), inputs, Keys::Named)
+}
+
+/// `clusterDetails`, reading only what `inputs` names. `authMetadata` may be missing (read as
+/// empty), but when present it must be an object.
+pub fn cluster_details_raw(
+    env: sys::napi_env,
+    v: sys::napi_value,
+    inputs: &PreparedInputs,
+    keys: Keys,
+) -> Result<ClusterDetails, InputError> {
     let mut cd = ClusterDetails::default();
     let spec = inputs.spec;
     if !spec.cluster_name && !spec.cluster_url && !spec.cluster_tls && inputs.metadata.is_empty() {
@@ -295,17 +399,17 @@ pub fn cluster_details(
     }
     require_object(env, v, "clusterDetails")?;
     if spec.cluster_name {
-        cd.name = optional_string(env, v, c"name", "clusterDetails.name")?
+        cd.name = optional_string(env, v, inputs.fixed(NAME), keys, "clusterDetails.name")?
             .ok_or_else(|| InputError::new("clusterDetails.name", "a string"))?;
     }
     if spec.cluster_url {
-        cd.url = optional_string(env, v, c"url", "clusterDetails.url")?
+        cd.url = optional_string(env, v, inputs.fixed(URL), keys, "clusterDetails.url")?
             .ok_or_else(|| InputError::new("clusterDetails.url", "a string"))?;
     }
     if spec.cluster_tls {
-        cd.ca_data = optional_string(env, v, c"caData", "clusterDetails.caData")?;
-        cd.ca_file = optional_string(env, v, c"caFile", "clusterDetails.caFile")?;
-        let skip = get_property(env, v, c"skipTLSVerify")
+        cd.ca_data = optional_string(env, v, inputs.fixed(CA_DATA), keys, "clusterDetails.caData")?;
+        cd.ca_file = optional_string(env, v, inputs.fixed(CA_FILE), keys, "clusterDetails.caFile")?;
+        let skip = get_key(env, v, inputs.fixed(SKIP_TLS), keys)
             .ok_or_else(|| InputError::new("clusterDetails.skipTLSVerify", "readable"))?;
         cd.skip_tls_verify = match type_of(env, skip) {
             Some(sys::ValueType::napi_undefined | sys::ValueType::napi_null) => false,
@@ -318,13 +422,13 @@ pub fn cluster_details(
         };
     }
     if !inputs.metadata.is_empty() {
-        let md = get_property(env, v, c"authMetadata")
+        let md = get_key(env, v, inputs.fixed(AUTH_METADATA), keys)
             .ok_or_else(|| InputError::new("clusterDetails.authMetadata", "readable"))?;
         if !is_nullish(env, md) {
             require_object(env, md, "clusterDetails.authMetadata")?;
             for key in &inputs.metadata {
                 let field = || format!("clusterDetails.authMetadata['{}']", key.name);
-                if let Some(value) = read_key(env, md, key, &field)? {
+                if let Some(value) = read_key(env, md, key, keys, &field)? {
                     cd.auth_metadata.insert(key.name.to_string(), value);
                 }
             }
@@ -335,12 +439,12 @@ pub fn cluster_details(
 
 /// `requestAuth`, reading only the keys `inputs` names. `undefined`/`null` read as `{}`
 /// (Backstage throws a TypeError there; see the README).
-pub fn request_auth(
-    env: &Env,
-    v: &Unknown,
+pub fn request_auth_raw(
+    env: sys::napi_env,
+    v: sys::napi_value,
     inputs: &PreparedInputs,
+    keys: Keys,
 ) -> Result<RequestAuth, InputError> {
-    let (env, v) = (env.raw(), v.raw());
     let mut auth = RequestAuth::new();
     if inputs.request_auth.is_empty() || is_nullish(env, v) {
         return Ok(auth);
@@ -348,7 +452,7 @@ pub fn request_auth(
     require_object(env, v, "requestAuth")?;
     for key in &inputs.request_auth {
         let field = || format!("requestAuth.{}", key.name);
-        if let Some(value) = read_key(env, v, key, &field)? {
+        if let Some(value) = read_key(env, v, key, keys, &field)? {
             auth.insert(key.name.to_string(), value);
         }
     }

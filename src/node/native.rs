@@ -4,14 +4,16 @@
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::ptr;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use napi::bindgen_prelude::*;
+use napi::{check_status, sys};
 use napi_derive::napi;
 use serde_json::Value;
 
-use super::convert::{self, PreparedInputs};
+use super::convert::{self, Keys, PreparedInputs};
 use super::realm::Realm;
 use crate::error::{AuthError, InputError};
 use crate::registry;
@@ -59,24 +61,69 @@ pub(super) fn settle<'e>(
 /// The primitive form of a credential settled on the JS thread (see `settle`).
 fn immediate(env: &Env, credential: KubernetesCredential) -> Result<Unknown<'_>> {
     match credential {
-        KubernetesCredential::BearerToken { token } => {
-            Ok(env.create_string(token.expose())?.to_unknown())
-        }
+        KubernetesCredential::BearerToken { token } => string(env, token.expose()),
         KubernetesCredential::Anonymous => Ok(Null.into_unknown(env)?),
         KubernetesCredential::X509ClientCertificate { cert, key } => {
             let mut pair = env.create_array(2)?;
-            pair.set(0, cert)?;
-            pair.set(1, key.into_exposed())?;
+            pair.set(0, string(env, &cert)?)?;
+            pair.set(1, string(env, key.expose())?)?;
             Ok(pair.to_unknown())
         }
     }
 }
 
-#[napi]
-pub struct NativeStrategy {
+/// Tokens, certificates and keys are ASCII: as Latin-1 they are copied, not UTF-8 decoded
+/// (an EKS token is ~1.5 KB).
+fn string<'e>(env: &'e Env, s: &str) -> Result<Unknown<'e>> {
+    if !s.is_ascii() {
+        return Ok(env.create_string(s)?.to_unknown());
+    }
+    let mut out = ptr::null_mut();
+    check_status!(unsafe {
+        sys::napi_create_string_latin1(env.raw(), s.as_ptr().cast(), s.len() as isize, &mut out)
+    })?;
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), out) })
+}
+
+/// What a strategy instance needs per call; shared by the class (validate, present) and by
+/// the handle that `credentialNow` receives.
+struct Engine {
     strategy: Arc<dyn AuthenticationStrategy>,
     inputs: PreparedInputs,
     realm: Realm,
+}
+
+impl Engine {
+    /// `credentialNow(handle, clusterDetails, requestAuth)`, after the handle is unpacked.
+    fn credential_now<'e>(
+        &self,
+        env: &'e Env,
+        keys: Keys,
+        cluster_details: sys::napi_value,
+        request_auth: sys::napi_value,
+    ) -> Result<Unknown<'e>> {
+        let raw = env.raw();
+        let inputs = convert::cluster_details_raw(raw, cluster_details, &self.inputs, keys)
+            .and_then(|cluster| {
+                convert::request_auth_raw(raw, request_auth, &self.inputs, keys)
+                    .map(|auth| (cluster, auth))
+            });
+        let (cluster, auth) = match inputs {
+            Ok(inputs) => inputs,
+            Err(err) => return Err(self.realm.input(env, err)),
+        };
+        let strategy = Arc::clone(&self.strategy);
+        settle(
+            env,
+            &self.realm,
+            Box::pin(async move { strategy.get_credential(&cluster, &auth).await }),
+        )
+    }
+}
+
+#[napi]
+pub struct NativeStrategy {
+    engine: Arc<Engine>,
 }
 
 #[napi]
@@ -101,40 +148,45 @@ impl NativeStrategy {
         let strategy = registry::build(&kind, options.as_ref()).map_err(|e| realm.auth(&env, e))?;
         let inputs = PreparedInputs::new(strategy.inputs());
         Ok(NativeStrategy {
-            strategy,
-            inputs,
-            realm,
+            engine: Arc::new(Engine {
+                strategy,
+                inputs,
+                realm,
+            }),
         })
     }
 
-    /// `getCredential` without the promise when no I/O was needed: a token string, `null`
-    /// (anonymous), `[cert, key]`, or a promise of the credential. Throws on failure; the JS
-    /// layer turns all of these into the promise `getCredential` returns.
-    #[napi(
-        catch_unwind,
-        js_name = "credentialNow",
-        ts_return_type = "string | null | [string, string] | Promise<KubernetesCredential>"
-    )]
-    pub fn credential_now<'e>(
-        &self,
-        env: &'e Env,
-        cluster_details: Unknown<'e>,
-        request_auth: Unknown<'e>,
-    ) -> Result<Unknown<'e>> {
-        let inputs =
-            convert::cluster_details(env, &cluster_details, &self.inputs).and_then(|cluster| {
-                convert::request_auth(env, &request_auth, &self.inputs).map(|auth| (cluster, auth))
-            });
-        let (cluster, auth) = match inputs {
-            Ok(inputs) => inputs,
-            Err(err) => return Err(self.realm.input(env, err)),
+    /// The handle `credentialNow` takes: `[state, ...propertyNames]`. The JS layer keeps it
+    /// in a private field; the names are JS strings made once (see `convert::Keys`).
+    #[napi(catch_unwind, ts_return_type = "unknown[]")]
+    pub fn handle<'e>(&self, env: &'e Env) -> Result<Array<'e>> {
+        let names: Vec<&str> = self.engine.inputs.key_names().collect();
+        let mut handle = env.create_array(names.len() as u32 + 1)?;
+        let state = Box::into_raw(Box::new(Arc::clone(&self.engine)));
+        let mut external = ptr::null_mut();
+        let status = unsafe {
+            sys::napi_create_external(
+                env.raw(),
+                state.cast(),
+                Some(drop_engine),
+                ptr::null_mut(),
+                &mut external,
+            )
         };
-        let strategy = Arc::clone(&self.strategy);
-        settle(
-            env,
-            &self.realm,
-            Box::pin(async move { strategy.get_credential(&cluster, &auth).await }),
-        )
+        if status != sys::Status::napi_ok {
+            // Not handed to JS: ours to free.
+            drop(unsafe { Box::from_raw(state) });
+            return Err(Error::new(Status::GenericFailure, "cannot create a handle"));
+        }
+        // From here the external owns the box; its finalizer frees it.
+        check_status!(unsafe { sys::napi_type_tag_object(env.raw(), external, &HANDLE_TAG) })?;
+        handle.set(0, unsafe {
+            Unknown::from_raw_unchecked(env.raw(), external)
+        })?;
+        for (i, name) in names.into_iter().enumerate() {
+            handle.set(i as u32 + 1, name)?;
+        }
+        Ok(handle)
     }
 
     #[napi(catch_unwind, ts_return_type = "Error[]")]
@@ -143,12 +195,12 @@ impl NativeStrategy {
         env: &'e Env,
         auth_metadata: Unknown<'e>,
     ) -> Result<Array<'e>> {
-        let metadata =
-            convert::auth_metadata(env, &auth_metadata).map_err(|e| self.realm.input(env, e))?;
-        let errors = self.strategy.validate_cluster(&metadata);
+        let metadata = convert::auth_metadata(env, &auth_metadata)
+            .map_err(|e| self.engine.realm.input(env, e))?;
+        let errors = self.engine.strategy.validate_cluster(&metadata);
         let mut out = env.create_array(errors.len() as u32)?;
         for (i, err) in errors.into_iter().enumerate() {
-            out.set(i as u32, self.realm.auth(env, err))?;
+            out.set(i as u32, self.engine.realm.auth(env, err))?;
         }
         Ok(out)
     }
@@ -159,27 +211,131 @@ impl NativeStrategy {
         env: &'e Env,
         auth_metadata: Unknown<'e>,
     ) -> Result<Unknown<'e>> {
-        let metadata =
-            convert::auth_metadata(env, &auth_metadata).map_err(|e| self.realm.input(env, e))?;
+        let metadata = convert::auth_metadata(env, &auth_metadata)
+            .map_err(|e| self.engine.realm.input(env, e))?;
         let presented = self
+            .engine
             .strategy
             .present_auth_metadata(&metadata)
             .into_iter()
             .collect();
-        self.realm.object(env, presented)
+        self.engine.realm.object(env, presented)
     }
 
     /// How many derived credentials (e.g. Pinniped certificates) the strategy has cached.
     #[napi(getter, catch_unwind)]
     pub fn cached_entries(&self) -> u32 {
-        u32::try_from(self.strategy.cached_entries()).unwrap_or(u32::MAX)
+        u32::try_from(self.engine.strategy.cached_entries()).unwrap_or(u32::MAX)
     }
 
     /// The Backstage name this instance was built for.
     #[napi(getter, catch_unwind)]
     pub fn kind(&self) -> String {
-        self.strategy.name().to_string()
+        self.engine.strategy.name().to_string()
     }
+}
+
+unsafe extern "C" fn drop_engine(
+    _env: sys::napi_env,
+    data: *mut std::ffi::c_void,
+    _hint: *mut std::ffi::c_void,
+) {
+    // Runs once, when the handle is collected; `data` is the box `handle` leaked.
+    drop(unsafe { Box::from_raw(data.cast::<Arc<Engine>>()) });
+}
+
+/// `credentialNow(handle, clusterDetails, requestAuth)`: `getCredential` without the promise
+/// when no I/O was needed: a token string, `null` (anonymous), `[cert, key]`, or a promise of
+/// the credential; throws on failure. A plain N-API callback rather than a `#[napi]` method:
+/// napi-rs's method glue (receiver type checks, borrow tracking) cost more per call than the
+/// strategies' own work. Panics are caught here like `catch_unwind` does for the rest.
+unsafe extern "C" fn credential_now_callback(
+    raw_env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    let env = Env::from_raw(raw_env);
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let mut argc = 3usize;
+        let mut argv = [ptr::null_mut(); 3];
+        check_status!(unsafe {
+            sys::napi_get_cb_info(
+                raw_env,
+                info,
+                &mut argc,
+                argv.as_mut_ptr(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        })?;
+        let engine = unsafe { engine_of(raw_env, argv[0]) }.ok_or_else(|| {
+            Error::new(Status::InvalidArg, "credentialNow: not a strategy handle")
+        })?;
+        engine
+            .credential_now(&env, Keys::Handle(argv[0]), argv[1], argv[2])
+            .map(|v| v.raw())
+    }));
+    let err = match outcome {
+        Ok(Ok(value)) => return value,
+        Ok(Err(err)) => err,
+        Err(_) => Error::new(Status::GenericFailure, "internal error in getCredential"),
+    };
+    unsafe { JsError::from(err).throw_into(raw_env) };
+    ptr::null_mut()
+}
+
+/// The engine behind a handle made by `NativeStrategy::handle`, checked to be one.
+unsafe fn engine_of<'a>(env: sys::napi_env, handle: sys::napi_value) -> Option<&'a Arc<Engine>> {
+    let mut is_array = false;
+    if unsafe { sys::napi_is_array(env, handle, &mut is_array) } != sys::Status::napi_ok
+        || !is_array
+    {
+        return None;
+    }
+    let mut state = ptr::null_mut();
+    let mut kind = 0;
+    let mut data = ptr::null_mut();
+    unsafe {
+        if sys::napi_get_element(env, handle, 0, &mut state) != sys::Status::napi_ok
+            || sys::napi_typeof(env, state, &mut kind) != sys::Status::napi_ok
+            || kind != sys::ValueType::napi_external
+            || sys::napi_get_value_external(env, state, &mut data) != sys::Status::napi_ok
+        {
+            return None;
+        }
+        // Externals are made elsewhere too (napi-rs's own); ours are tagged.
+        let mut tagged = false;
+        if sys::napi_check_object_type_tag(env, state, &HANDLE_TAG, &mut tagged)
+            != sys::Status::napi_ok
+            || !tagged
+        {
+            return None;
+        }
+        data.cast::<Arc<Engine>>().as_ref()
+    }
+}
+
+const HANDLE_TAG: sys::napi_type_tag = sys::napi_type_tag {
+    lower: 0x6b75_6265_6175_7468,
+    upper: 0x6e61_7469_7665_0001,
+};
+
+/// Adds the hand-written `credentialNow` to the exports.
+#[napi(module_exports)]
+pub fn register_credential_now(mut exports: Object, env: Env) -> Result<()> {
+    let mut f = ptr::null_mut();
+    check_status!(unsafe {
+        sys::napi_create_function(
+            env.raw(),
+            c"credentialNow".as_ptr(),
+            "credentialNow".len() as isize,
+            Some(credential_now_callback),
+            ptr::null_mut(),
+            &mut f,
+        )
+    })?;
+    exports.set_named_property("credentialNow", unsafe {
+        Unknown::from_raw_unchecked(env.raw(), f)
+    })
 }
 
 /// `presignEksToken(options)`: the EKS token for fixed inputs (see `presign_from_json`).
