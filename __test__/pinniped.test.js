@@ -234,6 +234,23 @@ describe('PinnipedStrategy', () => {
     expect(api.tcr).toHaveLength(100);
   });
 
+  it('reads caData only when it has to ask the Concierge, not on a cache hit', async () => {
+    const s = new PinnipedStrategy();
+    let reads = 0;
+    const counted = () => {
+      const cd = cluster();
+      const caData = cd.caData;
+      delete cd.caData;
+      Object.defineProperty(cd, 'caData', { enumerable: true, get: () => (reads++, caData) });
+      return cd;
+    };
+    const first = await s.getCredential(counted(), auth('alice-id-token'));
+    expect(reads).toBe(1);
+    for (let i = 0; i < 10; i++) expect(await s.getCredential(counted(), auth('alice-id-token'))).toStrictEqual(first);
+    expect(reads).toBe(1);
+    expect(api.tcr).toHaveLength(1);
+  });
+
   it('the same user on two clusters gets two certificates', async () => {
     const s = new PinnipedStrategy();
     await s.getCredential(cluster(), auth('alice-id-token'));

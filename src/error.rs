@@ -52,6 +52,10 @@ pub enum AuthError {
     },
     #[error("{0}")]
     Config(String),
+    /// The TLS inputs are needed but were not read yet (see `ClusterDetails::require_tls`);
+    /// the napi layer answers it by reading them, so it never reaches a caller.
+    #[error("internal error: the cluster's TLS settings were not read")]
+    TlsDeferred,
 }
 
 impl AuthError {

@@ -4,6 +4,8 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use crate::error::AuthError;
+use crate::http::TlsSettings;
 use crate::secret::Secret;
 
 /// `authMetadata`: typed as `Record<string, string>` by Backstage, but config can put any JSON
@@ -32,6 +34,9 @@ pub struct ClusterDetails {
     pub skip_tls_verify: bool,
     pub ca_data: Option<String>,
     pub ca_file: Option<String>,
+    /// The TLS fields were left unread (the napi layer reads them only when a strategy needs
+    /// them: `caData` is ~1.5 KB a call that a cache hit never uses). See [`Self::require_tls`].
+    pub tls_deferred: bool,
 }
 
 impl ClusterDetails {
@@ -39,6 +44,26 @@ impl ClusterDetails {
     /// and `''` are absent. A present non-string value is reported as such.
     pub fn annotation(&self, key: &str) -> AnnotationValue<'_> {
         annotation(&self.auth_metadata, key)
+    }
+
+    /// Call before anything that will use the TLS fields; fails with
+    /// [`AuthError::TlsDeferred`] while they are unread, and the napi layer then reads them
+    /// and calls `get_credential` again. It must come before the first await.
+    pub fn require_tls(&self) -> Result<(), AuthError> {
+        if self.tls_deferred {
+            return Err(AuthError::TlsDeferred);
+        }
+        Ok(())
+    }
+
+    /// The cluster's TLS settings for an HTTP client.
+    pub fn tls_settings(&self) -> Result<TlsSettings, AuthError> {
+        self.require_tls()?;
+        Ok(TlsSettings {
+            ca_data: self.ca_data.clone(),
+            ca_file: self.ca_file.clone(),
+            skip_tls_verify: self.skip_tls_verify,
+        })
     }
 }
 

@@ -383,16 +383,18 @@ pub fn cluster_details(
     v: &Unknown,
     inputs: &PreparedInputs,
 ) -> Result<ClusterDetails, InputError> {
-    cluster_details_raw(env.raw(), v.raw(), inputs, Keys::Named)
+    cluster_details_raw(env.raw(), v.raw(), inputs, Keys::Named, true)
 }
 
 /// `clusterDetails`, reading only what `inputs` names. `authMetadata` may be missing (read as
-/// empty), but when present it must be an object.
+/// empty), but when present it must be an object. Without `tls`, the TLS fields are left for
+/// later (`ClusterDetails::tls_deferred`).
 pub fn cluster_details_raw(
     env: sys::napi_env,
     v: sys::napi_value,
     inputs: &PreparedInputs,
     keys: Keys,
+    tls: bool,
 ) -> Result<ClusterDetails, InputError> {
     let mut cd = ClusterDetails::default();
     let spec = inputs.spec;
@@ -408,7 +410,9 @@ pub fn cluster_details_raw(
         cd.url = optional_string(env, v, inputs.fixed(URL), keys, "clusterDetails.url")?
             .ok_or_else(|| InputError::new("clusterDetails.url", "a string"))?;
     }
-    if spec.cluster_tls {
+    if spec.cluster_tls && !tls {
+        cd.tls_deferred = true;
+    } else if spec.cluster_tls {
         cd.ca_data = optional_string(env, v, inputs.fixed(CA_DATA), keys, "clusterDetails.caData")?;
         cd.ca_file = optional_string(env, v, inputs.fixed(CA_FILE), keys, "clusterDetails.caFile")?;
         let skip = get_key(env, v, inputs.fixed(SKIP_TLS), keys)

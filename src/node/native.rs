@@ -25,23 +25,30 @@ use crate::types::KubernetesCredential;
 type CredentialFuture =
     Pin<Box<dyn Future<Output = std::result::Result<KubernetesCredential, AuthError>> + Send>>;
 
-/// Runs `fut` as far as it goes without waiting. It is polled once here, on the JS thread,
-/// inside the Tokio runtime's context: pass-through strategies and cache hits finish in that
-/// poll and come back as a primitive (token string, `null` for anonymous, `[cert, key]`), which
-/// the JS layer wraps in a resolved promise of its own realm. N-API promise and object
-/// creation cost ~0.5 us each on Node 20, more than the strategies' work, so the fast path
-/// creates neither. Only a future that is really waiting moves to the runtime and comes back
-/// as a promise. A panic in that poll becomes an error.
-pub(super) fn settle<'e>(
-    env: &'e Env,
-    realm: &Realm,
-    mut fut: CredentialFuture,
-) -> Result<Unknown<'e>> {
-    let polled = catch_unwind(AssertUnwindSafe(|| {
+/// Polls `fut` once, here, on the JS thread, inside the Tokio runtime's context; a panic in
+/// that poll comes back as `Err`.
+fn poll_once(
+    fut: &mut CredentialFuture,
+) -> std::thread::Result<Poll<std::result::Result<KubernetesCredential, AuthError>>> {
+    catch_unwind(AssertUnwindSafe(|| {
         napi::bindgen_prelude::within_runtime_if_available(|| {
             fut.as_mut().poll(&mut Context::from_waker(Waker::noop()))
         })
-    }));
+    }))
+}
+
+/// Settles a polled future (see `poll_once`): pass-through strategies
+/// and cache hits finish in that poll and come back as a primitive (token string, `null` for
+/// anonymous, `[cert, key]`), which the JS layer wraps in a resolved promise of its own
+/// realm. N-API promise and object creation cost ~0.5 us each on Node 20, more than the
+/// strategies' work, so the fast path creates neither. Only a future that is really waiting
+/// moves to the runtime and comes back as a promise.
+fn finish<'e>(
+    env: &'e Env,
+    realm: &Realm,
+    polled: std::thread::Result<Poll<std::result::Result<KubernetesCredential, AuthError>>>,
+    fut: CredentialFuture,
+) -> Result<Unknown<'e>> {
     match polled {
         Ok(Poll::Ready(Ok(credential))) => immediate(env, credential),
         Ok(Poll::Ready(Err(err))) => Err(realm.auth(env, err)),
@@ -97,6 +104,8 @@ struct Engine {
 
 impl Engine {
     /// `credentialNow(handle, clusterDetails, requestAuth)`, after the handle is unpacked.
+    /// The TLS fields are read only if the strategy asks for them (`require_tls`) in its
+    /// first poll; it is then polled anew with them.
     fn credential_now<'e>(
         &self,
         env: &'e Env,
@@ -104,8 +113,25 @@ impl Engine {
         cluster_details: sys::napi_value,
         request_auth: sys::napi_value,
     ) -> Result<Unknown<'e>> {
+        let mut fut = self.future(env, keys, cluster_details, request_auth, false)?;
+        let mut polled = poll_once(&mut fut);
+        if matches!(polled, Ok(Poll::Ready(Err(AuthError::TlsDeferred)))) {
+            fut = self.future(env, keys, cluster_details, request_auth, true)?;
+            polled = poll_once(&mut fut);
+        }
+        finish(env, &self.realm, polled, fut)
+    }
+
+    fn future(
+        &self,
+        env: &Env,
+        keys: Keys,
+        cluster_details: sys::napi_value,
+        request_auth: sys::napi_value,
+        tls: bool,
+    ) -> Result<CredentialFuture> {
         let raw = env.raw();
-        let inputs = convert::cluster_details_raw(raw, cluster_details, &self.inputs, keys)
+        let inputs = convert::cluster_details_raw(raw, cluster_details, &self.inputs, keys, tls)
             .and_then(|cluster| {
                 convert::request_auth_raw(raw, request_auth, &self.inputs, keys)
                     .map(|auth| (cluster, auth))
@@ -115,11 +141,9 @@ impl Engine {
             Err(err) => return Err(self.realm.input(env, err)),
         };
         let strategy = Arc::clone(&self.strategy);
-        settle(
-            env,
-            &self.realm,
-            Box::pin(async move { strategy.get_credential(&cluster, &auth).await }),
-        )
+        Ok(Box::pin(async move {
+            strategy.get_credential(&cluster, &auth).await
+        }))
     }
 }
 

@@ -16,9 +16,7 @@ use super::supplied_token;
 use crate::cache::{CacheConfig, Expiring, ExpiringCache};
 use crate::clock::{system_clock, SharedClock};
 use crate::error::{AuthError, InputError};
-use crate::http::{
-    read_body_limited, shared_factory, upstream_reason, TlsSettings, DEFAULT_TIMEOUT,
-};
+use crate::http::{read_body_limited, shared_factory, upstream_reason, DEFAULT_TIMEOUT};
 use crate::options::Options;
 use crate::secret::Secret;
 use crate::strategy::AuthenticationStrategy;
@@ -178,12 +176,7 @@ impl PinnipedClient {
             params.api_group
         ));
         let endpoint = format!("{}{}", url.origin().ascii_serialization(), url.path());
-        let tls = TlsSettings {
-            ca_data: cluster.ca_data.clone(),
-            ca_file: cluster.ca_file.clone(),
-            skip_tls_verify: cluster.skip_tls_verify,
-        };
-        let client = shared_factory().client("pinniped", &tls)?;
+        let client = shared_factory().client("pinniped", &cluster.tls_settings()?)?;
         let body = serde_json::to_vec(&TokenCredentialRequest {
             api_version: &params.api_group,
             kind: "TokenCredentialRequest",
@@ -478,6 +471,7 @@ impl AuthenticationStrategy for PinnipedStrategy {
         if let Some(certs) = self.certs.get_fresh(&key) {
             return Ok(x509(certs));
         }
+        cluster.require_tls()?;
         let client = self.client.clone();
         let clock = Arc::clone(&self.clock);
         let cluster = cluster.clone();
