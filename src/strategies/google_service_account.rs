@@ -557,7 +557,7 @@ async fn token_answer(
     if !(200..300).contains(&status) {
         let code = answer
             .as_ref()
-            .and_then(|a| oauth_error(a))
+            .and_then(oauth_error)
             .map(|e| format!(": {e}"))
             .unwrap_or_default();
         return Err(upstream(endpoint, format!("HTTP {status}{code}")));
