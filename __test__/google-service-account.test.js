@@ -3,6 +3,7 @@
 // metadata server (helpers/google-standin.js), which verify the RS256 JWT-bearer assertion,
 // the refresh-token grant and the Metadata-Flavor header as Google does.
 
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -95,6 +96,54 @@ it('is registered under googleServiceAccount', () => {
   expect(strategyClasses.googleServiceAccount).toBe(GoogleServiceAccountStrategy);
   expect(notYetNative).not.toContain('googleServiceAccount');
   expect(new GoogleServiceAccountStrategy().kind).toBe('googleServiceAccount');
+});
+
+// The stand-in is only as good as its checks: each claim it verifies is proven here with a
+// hand-signed assertion that breaks exactly that claim.
+describe('the token endpoint stand-in', () => {
+  function assertion(claims, signingKey = key.private_key) {
+    const now = Math.floor(Date.now() / 1000);
+    const enc = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const body = {
+      iss: key.client_email,
+      scope: 'https://www.googleapis.com/auth/cloud-platform',
+      aud: google.tokenUri,
+      iat: now,
+      exp: now + 3600,
+      ...claims,
+    };
+    const signed = `${enc({ alg: 'RS256', typ: 'JWT' })}.${enc(body)}`;
+    return `${signed}.${crypto.sign('RSA-SHA256', Buffer.from(signed), signingKey).toString('base64url')}`;
+  }
+
+  async function post(a) {
+    const res = await fetch(google.tokenUri, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: a }),
+    });
+    return { status: res.status, body: await res.json() };
+  }
+
+  it('issues a token for a correct assertion', async () => {
+    const r = await post(assertion({}));
+    expect(r.status).toBe(200);
+    expect(google.subjectOf(r.body.access_token)).toBe(key.client_email);
+  });
+
+  it.each([
+    ['signature (another key)', {}, () => serviceAccountKey().json.private_key, 'Invalid JWT Signature.'],
+    ['aud', { aud: 'https://oauth2.googleapis.com/token' }, undefined, /aud/],
+    ['scope', { scope: 'openid' }, undefined, /scope/],
+    ['iss', { iss: 'someone-else@example.com' }, undefined, /iss/],
+    ['exp in the past', { iat: Math.floor(Date.now() / 1000) - 200, exp: Math.floor(Date.now() / 1000) - 100 }, undefined, /exp/],
+    ['lifetime over 1 h', { exp: Math.floor(Date.now() / 1000) + 7200 }, undefined, /exp/],
+  ])('refuses an assertion with a wrong %s: 400 invalid_grant', async (_what, claims, signer, reason) => {
+    const r = await post(assertion(claims, signer ? signer() : undefined));
+    expect(r.status).toBe(400);
+    expect(r.body.error).toBe('invalid_grant');
+    expect(r.body.error_description).toMatch(reason);
+  });
 });
 
 // Ports of Backstage's GoogleServiceAccountStrategy.test.ts (contract section 11). Backstage
