@@ -349,10 +349,17 @@ fn upstream(endpoint: &str, reason: String) -> AuthError {
     }
 }
 
-/// The token endpoint as named in errors: without a query (which could carry anything).
+/// The token endpoint as named in errors: origin and path only (no user info or query, which
+/// could carry anything).
 fn token_endpoint(token_uri: &str) -> String {
-    let shown = token_uri.split(['?', '#']).next().unwrap_or_default();
-    format!("token endpoint {shown}")
+    match reqwest::Url::parse(token_uri) {
+        Ok(url) => format!(
+            "token endpoint {}{}",
+            url.origin().ascii_serialization(),
+            url.path()
+        ),
+        Err(_) => "token endpoint (token_uri is not a URL)".to_string(),
+    }
 }
 
 /// `GCE_METADATA_HOST` as gcp-metadata reads it: a host (scheme `http`) or a URL.
@@ -430,7 +437,9 @@ fn parse_credentials(text: &str) -> Result<Credentials, String> {
         }
     };
     let token_uri = optional("token_uri")?.unwrap_or_else(|| DEFAULT_TOKEN_URI.to_string());
-    if !(token_uri.starts_with("https://") || token_uri.starts_with("http://")) {
+    let scheme_ok = reqwest::Url::parse(&token_uri)
+        .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.has_host());
+    if !scheme_ok {
         return Err("the token_uri field must be an http(s) URL".to_string());
     }
     // google-auth-library treats a missing `type` as a service-account key.
@@ -681,6 +690,14 @@ mod tests {
             "The incoming JSON object does not contain a client_secret field"
         );
         assert!(message("{\"type\":\"external_account\"}").contains("not supported"));
+    }
+
+    #[test]
+    fn token_endpoint_names_origin_and_path_only() {
+        assert_eq!(
+            token_endpoint("https://user:LEAKCANARY@oauth2.example.com/token?x=LEAKCANARY"),
+            "token endpoint https://oauth2.example.com/token"
+        );
     }
 
     #[test]
