@@ -125,6 +125,41 @@ export declare class GoogleStrategy extends NativeAuthenticationStrategy {
   constructor();
 }
 
+/** What `new GoogleServiceAccountStrategy(...)` reads of a Backstage `Config`. */
+export interface GoogleServiceAccountConfigSource {
+  getOptionalString(key: string): string | undefined;
+}
+
+export interface GoogleServiceAccountStrategyOptions {
+  /**
+   * Backstage's root `Config` (its `kubernetes.googleServiceAccountCredentials` string is
+   * read), or the plain JSON of the root config.
+   */
+  config?:
+    | GoogleServiceAccountConfigSource
+    | { kubernetes?: { googleServiceAccountCredentials?: string }; [key: string]: unknown };
+  /** Accepted for Backstage compatibility; not used. */
+  logger?: unknown;
+  /** The service-account key JSON text; wins over `config`. */
+  credentials?: string;
+  /** Bound on each token request. Default 10000. */
+  timeoutMs?: number;
+  /** `false` fetches a token on every call, as Backstage does. Default `true`. */
+  cache?: boolean;
+  /** The metadata server (`host[:port]` or URL); default `GCE_METADATA_HOST`, else `169.254.169.254`. */
+  metadataHost?: string;
+}
+
+/**
+ * `googleServiceAccount`: a Google OAuth2 access token (scope `cloud-platform`) from the
+ * configured service-account key, else Application Default Credentials
+ * (`GOOGLE_APPLICATION_CREDENTIALS`, the gcloud ADC file, the metadata server), cached until
+ * 5 minutes before it expires.
+ */
+export declare class GoogleServiceAccountStrategy extends NativeAuthenticationStrategy {
+  constructor(options?: GoogleServiceAccountStrategyOptions);
+}
+
 /** `oidc`: bearer token from `requestAuth.oidc[<kubernetes.io/oidc-token-provider>]`. */
 export declare class OidcStrategy extends NativeAuthenticationStrategy {
   constructor();
@@ -218,6 +253,7 @@ export declare const strategyClasses: Readonly<{
   aks: typeof AksStrategy;
   aws: typeof AwsIamStrategy;
   google: typeof GoogleStrategy;
+  googleServiceAccount: typeof GoogleServiceAccountStrategy;
   localKubectlProxy: typeof AnonymousStrategy;
   oidc: typeof OidcStrategy;
   pinniped: typeof PinnipedStrategy;

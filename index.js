@@ -104,6 +104,30 @@ class GoogleStrategy extends NativeStrategy {
   }
 }
 
+// Backstage constructs it as `new GoogleServiceAccountStrategy({ config })` and reads the
+// JSON string `kubernetes.googleServiceAccountCredentials`; we also accept the plain JSON of
+// the root config, or `credentials` directly. Only that string goes to native.
+function googleServiceAccountOptions(options) {
+  const config = options?.config;
+  const credentials =
+    options?.credentials ??
+    (typeof config?.getOptionalString === 'function'
+      ? config.getOptionalString('kubernetes.googleServiceAccountCredentials')
+      : config?.kubernetes?.googleServiceAccountCredentials);
+  return {
+    credentials,
+    timeoutMs: options?.timeoutMs,
+    cache: options?.cache,
+    metadataHost: options?.metadataHost,
+  };
+}
+
+class GoogleServiceAccountStrategy extends NativeStrategy {
+  constructor(options) {
+    super('googleServiceAccount', googleServiceAccountOptions(options), realm);
+  }
+}
+
 class OidcStrategy extends NativeStrategy {
   constructor(options) {
     super('oidc', options, realm);
@@ -143,6 +167,7 @@ const strategyClasses = Object.freeze({
   aks: AksStrategy,
   aws: AwsIamStrategy,
   google: GoogleStrategy,
+  googleServiceAccount: GoogleServiceAccountStrategy,
   localKubectlProxy: AnonymousStrategy,
   oidc: OidcStrategy,
   pinniped: PinnipedStrategy,
@@ -150,13 +175,14 @@ const strategyClasses = Object.freeze({
 });
 
 /** Backstage's default names that have no native strategy yet. */
-const notYetNative = Object.freeze(['azure', 'googleServiceAccount']);
+const notYetNative = Object.freeze(['azure']);
 
 module.exports = {
   AksStrategy,
   AnonymousStrategy,
   AwsIamStrategy,
   GoogleStrategy,
+  GoogleServiceAccountStrategy,
   OidcStrategy,
   PinnipedHelper,
   PinnipedStrategy,

@@ -12,6 +12,7 @@ import {
   AwsIamStrategy,
   DispatchStrategy,
   GoogleStrategy,
+  GoogleServiceAccountStrategy,
   OidcStrategy,
   PinnipedHelper,
   PinnipedStrategy,
@@ -34,10 +35,14 @@ const strategies: AuthenticationStrategy[] = [
   new PinnipedStrategy(),
   new PinnipedStrategy({ authenticator: { name: 'tmc' }, cacheSize: 100, timeoutMs: 5000 }),
   new AwsIamStrategy(),
+  new GoogleServiceAccountStrategy(),
+  new GoogleServiceAccountStrategy({ credentials: '{}', timeoutMs: 500, cache: false, metadataHost: '127.0.0.1:1' }),
+  new GoogleServiceAccountStrategy({ config: { kubernetes: { googleServiceAccountCredentials: '{}' } } }),
   new AwsIamStrategy({ config: { aws: { mainAccount: { profile: 'p' } } }, tokenCacheSeconds: 0, timeoutMs: 500 }),
 ];
 
 function fromBackstage(config: Config, logger: unknown): AuthenticationStrategy {
+  void new GoogleServiceAccountStrategy({ config, logger });
   return new AwsIamStrategy({ config, logger });
 }
 

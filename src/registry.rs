@@ -11,6 +11,7 @@ use crate::strategies::{
     anonymous::AnonymousStrategy,
     aws::{AwsIamStrategy, AwsOptions},
     google::GoogleStrategy,
+    google_service_account::{GoogleServiceAccountOptions, GoogleServiceAccountStrategy},
     oidc::OidcStrategy,
     pinniped::{PinnipedOptions, PinnipedStrategy},
     service_account::{ServiceAccountOptions, ServiceAccountStrategy},
@@ -33,6 +34,8 @@ pub fn option_keys(kind: &str) -> &'static [&'static str] {
         "testPanic" => &["at"],
         // `aws` is the JSON of the root config's `aws` key (the JS layer extracts it).
         "aws" => &["aws", "tokenCacheSeconds", "timeoutMs", "cache"],
+        // `credentials` is the JSON text of `kubernetes.googleServiceAccountCredentials`.
+        "googleServiceAccount" => &["credentials", "timeoutMs", "cache", "metadataHost"],
         _ => &[],
     }
 }
@@ -62,6 +65,20 @@ pub fn build(
             Arc::new(AwsIamStrategy::new(o))
         }
         "google" => Arc::new(GoogleStrategy),
+        "googleServiceAccount" => {
+            let mut o = GoogleServiceAccountOptions {
+                credentials: opts.string("credentials")?.map(crate::secret::Secret::new),
+                metadata_host: opts.string("metadataHost")?.map(str::to_string),
+                ..GoogleServiceAccountOptions::default()
+            };
+            if let Some(timeout) = opts.millis("timeoutMs")? {
+                o.timeout = timeout;
+            }
+            if let Some(cache) = opts.boolean("cache")? {
+                o.cache = cache;
+            }
+            Arc::new(GoogleServiceAccountStrategy::new(o))
+        }
         "oidc" => Arc::new(OidcStrategy),
         "serviceAccount" => {
             let mut o = ServiceAccountOptions::default();

@@ -6,6 +6,7 @@ pub mod anonymous;
 pub mod aws;
 pub mod dispatch;
 pub mod google;
+pub mod google_service_account;
 pub mod oidc;
 pub mod pinniped;
 pub mod service_account;
