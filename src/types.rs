@@ -1,6 +1,7 @@
 //! The shapes of `@backstage/plugin-kubernetes-node`'s contract, as plain Rust.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -98,7 +99,7 @@ pub fn is_truthy(v: &Value) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KubernetesCredential {
     BearerToken { token: Secret },
-    X509ClientCertificate { cert: String, key: Secret },
+    X509ClientCertificate { cert: Arc<str>, key: Secret },
     Anonymous,
 }
 
@@ -130,6 +131,7 @@ pub struct InputSpec {
     pub cluster_tls: bool,
     /// The `authMetadata` keys read.
     pub metadata_keys: &'static [&'static str],
-    /// The top-level `requestAuth` keys read.
+    /// The `requestAuth` keys read, whole; `"a.b"` reads only `b` inside `a` (as
+    /// `{a: {b}}`), when `a` is an object.
     pub request_auth_keys: &'static [&'static str],
 }

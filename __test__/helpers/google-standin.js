@@ -211,6 +211,12 @@ class GoogleStandIn {
         } else if (req.method === 'GET' && url.pathname === METADATA_TOKEN_PATH) {
           record.kind = 'metadata';
           answer = this.handleMetadata(req, url);
+        } else if (req.method === 'GET' && url.pathname === '/computeMetadata/v1/project/project-id') {
+          // google-auth-library asks for it before each token; a real server answers it.
+          record.kind = 'project';
+          answer = req.headers['metadata-flavor'] === 'Google'
+            ? { status: 200, body: 'test-project', text: true }
+            : { status: 403, body: 'Missing Metadata-Flavor: Google header', text: true };
         } else {
           answer = { status: 404, body: 'not found', text: true };
         }
@@ -221,7 +227,7 @@ class GoogleStandIn {
         answer = this.applyFault(answer);
         if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
         const headers = { 'content-type': answer.text ? 'text/plain' : 'application/json' };
-        if (record.kind === 'metadata') headers['metadata-flavor'] = 'Google';
+        if (record.kind === 'metadata' || record.kind === 'project') headers['metadata-flavor'] = 'Google';
         res.writeHead(answer.status, headers);
         res.end(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body));
       });

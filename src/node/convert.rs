@@ -62,12 +62,24 @@ pub struct PreparedInputs {
     pub spec: InputSpec,
     fixed: [Key; 6],
     metadata: Vec<Key>,
-    request_auth: Vec<Key>,
+    /// A `requestAuth` key, and for `"a.b"` in the spec the one key read inside `a`.
+    request_auth: Vec<(Key, Option<Key>)>,
 }
 
 impl PreparedInputs {
     pub fn new(spec: InputSpec) -> Self {
-        let r = spec.request_auth_keys.len() as u32;
+        let mut slot = FIRST_DYNAMIC;
+        let mut next = |name: &'static str| {
+            slot += 1;
+            Key::new(name, slot - 1)
+        };
+        let request_auth = (spec.request_auth_keys.iter())
+            .map(|path| match path.split_once('.') {
+                Some((outer, inner)) => (next(outer), Some(next(inner))),
+                None => (next(path), None),
+            })
+            .collect();
+        let metadata = spec.metadata_keys.iter().map(|k| next(k)).collect();
         PreparedInputs {
             spec,
             fixed: [
@@ -78,20 +90,19 @@ impl PreparedInputs {
                 Key::new("skipTLSVerify", SKIP_TLS),
                 Key::new("authMetadata", AUTH_METADATA),
             ],
-            request_auth: (spec.request_auth_keys.iter().enumerate())
-                .map(|(i, k)| Key::new(k, FIRST_DYNAMIC + i as u32))
-                .collect(),
-            metadata: (spec.metadata_keys.iter().enumerate())
-                .map(|(i, k)| Key::new(k, FIRST_DYNAMIC + r + i as u32))
-                .collect(),
+            request_auth,
+            metadata,
         }
     }
 
     /// The names for slots 1.. of a handle array, in slot order.
     pub fn key_names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        (self.fixed.iter())
-            .chain(&self.request_auth)
-            .chain(&self.metadata)
+        let auth =
+            (self.request_auth.iter()).flat_map(|(outer, inner)| [Some(outer), inner.as_ref()]);
+        (self.fixed.iter().map(Some))
+            .chain(auth)
+            .chain(self.metadata.iter().map(Some))
+            .flatten()
             .map(|k| k.name)
     }
 
@@ -456,11 +467,27 @@ pub fn request_auth_raw(
         return Ok(auth);
     }
     require_object(env, v, "requestAuth")?;
-    for key in &inputs.request_auth {
+    for (key, inner) in &inputs.request_auth {
         let field = || format!("requestAuth.{}", key.name);
-        if let Some(value) = read_key(env, v, key, keys, &field)? {
-            auth.insert(key.name.to_string(), value);
+        let Some(inner) = inner else {
+            if let Some(value) = read_key(env, v, key, keys, &field)? {
+                auth.insert(key.name.to_string(), value);
+            }
+            continue;
+        };
+        // `a.b`: only `a.b` is read; a non-object `a` reads as absent, as the strategies
+        // would treat it.
+        let outer =
+            get_key(env, v, key, keys).ok_or_else(|| InputError::new(field(), "readable"))?;
+        if !matches!(type_of(env, outer), Some(sys::ValueType::napi_object)) {
+            continue;
         }
+        let field = || format!("requestAuth.{}.{}", key.name, inner.name);
+        let mut map = Map::new();
+        if let Some(value) = read_key(env, outer, inner, keys, &field)? {
+            map.insert(inner.name.to_string(), value);
+        }
+        auth.insert(key.name.to_string(), Value::Object(map));
     }
     Ok(auth)
 }
@@ -489,7 +516,7 @@ impl ToNapiValue for JsCredential {
                 obj.set_named_property("token", token.into_exposed())?;
             }
             KubernetesCredential::X509ClientCertificate { cert, key } => {
-                obj.set_named_property("cert", cert)?;
+                obj.set_named_property("cert", cert.to_string())?;
                 obj.set_named_property("key", key.into_exposed())?;
             }
             KubernetesCredential::Anonymous => {}

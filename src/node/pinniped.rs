@@ -77,7 +77,7 @@ impl PinnipedHelper {
                 Ok(certs) => {
                     let mut out = serde_json::Map::new();
                     out.insert("key".into(), Value::String(certs.key.into_exposed()));
-                    out.insert("cert".into(), Value::String(certs.cert));
+                    out.insert("cert".into(), Value::String(certs.cert.to_string()));
                     out.insert(
                         "expirationTimestamp".into(),
                         Value::String(certs.expiration_timestamp),

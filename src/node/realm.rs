@@ -90,7 +90,7 @@ impl Realm {
         let (a, b) = match credential {
             KubernetesCredential::BearerToken { token } => (Some(token.into_exposed()), None),
             KubernetesCredential::X509ClientCertificate { cert, key } => {
-                (Some(cert), Some(key.into_exposed()))
+                (Some(cert.to_string()), Some(key.into_exposed()))
             }
             KubernetesCredential::Anonymous => (None, None),
         };

@@ -115,7 +115,7 @@ impl PinnipedParams {
 /// Backstage's `PinnipedClientCerts`.
 #[derive(Debug, Clone)]
 pub struct ClientCerts {
-    pub cert: String,
+    pub cert: Arc<str>,
     pub key: Secret,
     pub expiration_timestamp: String,
 }
@@ -222,7 +222,7 @@ impl PinnipedClient {
                     })
             };
             return Ok(ClientCerts {
-                cert: field("clientCertificateData")?,
+                cert: field("clientCertificateData")?.into(),
                 key: Secret::new(field("clientKeyData")?),
                 expiration_timestamp: field("expirationTimestamp")?,
             });
@@ -330,8 +330,9 @@ pub struct PinnipedStrategy {
     client: PinnipedClient,
     authenticator: Authenticator,
     api_group: String,
-    /// Random per process: cache keys reveal nothing about tokens and cannot be precomputed.
-    hmac_key: [u8; 32],
+    /// Keyed with 32 random bytes per instance: cache keys reveal nothing about tokens and
+    /// cannot be precomputed. Keyed once; each key starts from a clone of this state.
+    keyed_mac: Hmac<Sha256>,
     certs: ExpiringCache<CacheKey, ClientCerts>,
     clock: SharedClock,
 }
@@ -356,13 +357,15 @@ impl PinnipedStrategy {
         let mut hmac_key = [0u8; 32];
         getrandom::fill(&mut hmac_key)
             .map_err(|e| AuthError::Config(format!("pinniped: cannot seed the cache key: {e}")))?;
+        let keyed_mac = Hmac::<Sha256>::new_from_slice(&hmac_key)
+            .map_err(|e| AuthError::Config(format!("pinniped: cannot key the cache: {e}")))?;
         Ok(PinnipedStrategy {
             client: PinnipedClient {
                 timeout: options.timeout,
             },
             authenticator: options.authenticator,
             api_group: options.api_group,
-            hmac_key,
+            keyed_mac,
             certs: ExpiringCache::new(CacheConfig {
                 capacity: options.cache_size,
                 // The client bounds each request; this bounds the whole exchange.
@@ -406,11 +409,7 @@ impl PinnipedStrategy {
         authenticator: &Authenticator,
         api_group: &str,
     ) -> CacheKey {
-        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.hmac_key) {
-            Ok(mac) => mac,
-            // HMAC takes keys of any length; this arm is unreachable.
-            Err(_) => return [0; 32],
-        };
+        let mut mac = self.keyed_mac.clone();
         for part in [
             token,
             url,
@@ -450,7 +449,7 @@ impl AuthenticationStrategy for PinnipedStrategy {
                 ANNOTATION_AUTHENTICATOR_NAME,
                 ANNOTATION_TOKEN_CREDENTIAL_REQUEST_API_GROUP,
             ],
-            request_auth_keys: &["pinniped"],
+            request_auth_keys: &["pinniped.clusteridtoken"],
         }
     }
 
