@@ -21,6 +21,8 @@ export declare class NativeStrategy {
    * `realm` the caller's value factories (see `realm.rs`).
    */
   constructor(kind: unknown, options: unknown, realm?: RealmFactories)
+  /** Stores what the `now` option returned; the next call measures time with it. */
+  setNow(ms: number): void
   /**
    * `getCredential` without the promise when no I/O was needed: a token string, `null`
    * (anonymous), `[cert, key]`, or a promise of the credential. Throws on failure; the JS
