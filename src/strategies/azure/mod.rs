@@ -36,6 +36,8 @@ pub const REFRESH_BEFORE_EXPIRY_MS: u64 = 15 * 60 * 1000;
 /// How long callers share a failed fetch (jittered to half..all of it) before the next try.
 pub const DEFAULT_FAILURE_BACKOFF: Duration = Duration::from_secs(1);
 const ENTRA_CACHE_SIZE: usize = 256;
+/// Time a source gets beyond `timeout` to report its own, more precise, timeout error.
+const SOURCE_GRACE: Duration = Duration::from_millis(250);
 
 /// Backstage's log lines.
 pub const AZURE_FETCHING: &str = "Fetching new Azure token for AKS";
@@ -154,7 +156,7 @@ impl TokenCache {
             tokens: ExpiringCache::new(CacheConfig {
                 capacity: if options.cache { capacity } else { 0 },
                 // The fetch bounds itself (and logs its timeout); this is the backstop.
-                fetch_timeout: options.timeout + Duration::from_secs(1),
+                fetch_timeout: options.timeout + SOURCE_GRACE + Duration::from_millis(500),
                 owner,
                 what: "access token",
                 clock: Arc::clone(&options.clock),
@@ -178,17 +180,22 @@ impl TokenCache {
         self.tokens
             .get_or_fetch(scope.to_string(), move || async move {
                 logger.log(Level::Info, fetching, None);
-                let fetched =
-                    match tokio::time::timeout(timeout, source.get_token(&scope_owned, timeout))
-                        .await
-                    {
-                        Ok(result) => result,
-                        Err(_) => Err(AuthError::Timeout {
-                            strategy: owner,
-                            what: format!("fetching a token for {scope_owned}"),
-                            timeout_ms: timeout.as_millis() as u64,
-                        }),
-                    };
+                // Sources bound their own requests by `timeout` and name the endpoint that did
+                // not answer; this outer bound only catches what they do not (a JS credential).
+                let outer = timeout + SOURCE_GRACE;
+                let fetched = match tokio::time::timeout(
+                    outer,
+                    source.get_token(&scope_owned, timeout),
+                )
+                .await
+                {
+                    Ok(result) => result,
+                    Err(_) => Err(AuthError::Timeout {
+                        strategy: owner,
+                        what: format!("fetching a token for {scope_owned}"),
+                        timeout_ms: outer.as_millis() as u64,
+                    }),
+                };
                 match fetched {
                     Ok(t) => Ok(Expiring {
                         value: t.token,

@@ -737,7 +737,8 @@ async fn run_cli(
     if lower.contains("az login")
         || lower.contains("azd auth login")
         || lower.contains("not logged in")
-        || lower.contains("not found")
+        // Windows `cmd /c` when the program is not installed.
+        || lower.contains("is not recognized as an internal or external command")
     {
         return Err(Attempt::Unavailable(format!(
             "{what} is not logged in ({first})"
