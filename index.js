@@ -41,9 +41,15 @@ class NativeStrategy extends binding.NativeStrategy {
 
   constructor(kind, options, realmFactories) {
     super(kind, options, realmFactories);
-    if (typeof options?.now === 'function') {
-      this.#now = options.now;
-      this.setNow(Number(options.now()));
+    let now;
+    try {
+      now = options?.now;
+    } catch {
+      // Unreadable (a throwing getter or proxy): absent, as the native side reads it.
+    }
+    if (typeof now === 'function') {
+      this.#now = now;
+      this.setNow(Number(now()));
     }
   }
 
@@ -95,6 +101,18 @@ function getTokenFunction(credential, field) {
 
 const isLogger = (v) => typeof v?.info === 'function' && typeof v?.error === 'function';
 
+// Runs `read` over constructor arguments; anything but an object, or an object that cannot be
+// read (a throwing getter or proxy), is refused with a TypeError naming the options.
+function readOptions(first, read) {
+  if (first != null && typeof first !== 'object') throw realm.makeError('options must be an object', true);
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof TypeError || e?.constructor?.name === 'TypeError') throw e;
+    throw realm.makeError(`options cannot be read: ${e?.message ?? e}`, true);
+  }
+}
+
 // The options both Azure strategies share. A JS credential's `expiresOnTimestamp` is on JS's
 // clock (`Date.now()`, faked by Jest's timers), so the cache reads that clock too by default.
 function azureCommon(opts, credential, field) {
@@ -117,8 +135,11 @@ function azureCommon(opts, credential, field) {
  */
 class AzureIdentityStrategy extends NativeStrategy {
   constructor(first, tokenCredential) {
-    const opts = isLogger(first) ? { logger: first, tokenCredential } : (first ?? {});
-    super('azure', azureCommon(opts, opts.tokenCredential, 'tokenCredential'), realm);
+    const options = readOptions(first, () => {
+      const opts = isLogger(first) ? { logger: first, tokenCredential } : (first ?? {});
+      return azureCommon(opts, opts.tokenCredential, 'tokenCredential');
+    });
+    super('azure', options, realm);
   }
 }
 
@@ -138,22 +159,21 @@ function configValue(config, path) {
  */
 class MicrosoftEntraIdStrategy extends NativeStrategy {
   constructor(first, second, tokenCredential) {
-    const opts = isLogger(first) ? { ...second, logger: first, tokenCredential } : (first ?? {});
-    const env = process.env.NODE_ENV || 'development';
-    const fromConfig = (path) => configValue(opts.config, path);
-    const app = `auth.providers.microsoft.${env}`;
-    super(
-      'microsoftEntraId',
-      {
+    const options = readOptions(first, () => {
+      const opts = isLogger(first) ? { ...second, logger: first, tokenCredential } : (first ?? {});
+      const env = process.env.NODE_ENV || 'development';
+      const fromConfig = (path) => configValue(opts.config, path);
+      const app = `auth.providers.microsoft.${env}`;
+      return {
         ...azureCommon(opts, opts.tokenCredential, 'tokenCredential'),
         scope: opts.scope ?? fromConfig(`kubernetes.auth.providers.microsoft.${env}.scope`),
         tenantId: opts.tenantId ?? fromConfig(`${app}.tenantId`),
         clientId: opts.clientId ?? fromConfig(`${app}.clientId`),
         clientSecret: opts.clientSecret ?? fromConfig(`${app}.clientSecret`),
         authorityHost: opts.authorityHost,
-      },
-      realm,
-    );
+      };
+    });
+    super('microsoftEntraId', options, realm);
   }
 }
 
