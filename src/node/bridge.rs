@@ -90,7 +90,7 @@ impl TokenSource for JsTokenSource {
     ) -> std::result::Result<AccessToken, AuthError> {
         let promise = self
             .get_token
-            .call_async((scope.to_string(), timeout.as_millis() as f64))
+            .call_async_catch((scope.to_string(), timeout.as_millis() as f64))
             .await
             .map_err(|e| self.failed(format!("cannot call it: {}", e.reason)))?;
         let answer = promise
