@@ -21,6 +21,8 @@ export declare class NativeStrategy {
    * `realm` the caller's value factories (see `realm.rs`).
    */
   constructor(kind: unknown, options: unknown, realm?: RealmFactories)
+  /** Stores what the `now` option returned; the next call measures time with it. */
+  setNow(ms: number): void
   /**
    * The handle `credentialNow` takes: `[state, ...propertyNames]`. The JS layer keeps it
    * in a private field; the names are JS strings made once (see `convert::Keys`).

@@ -120,6 +120,91 @@ export interface PresignEksTokenOptions {
 /** The EKS token `AwsIamStrategy` would produce for these inputs. */
 export declare function presignEksToken(options: PresignEksTokenOptions): string;
 
+/** Backstage's `LoggerService`, as far as the strategies use it. */
+export interface StrategyLogger {
+  info(message: string, meta?: Error | object): void;
+  error(message: string, meta?: Error | object): void;
+  warn?(message: string, meta?: Error | object): void;
+  debug?(message: string, meta?: Error | object): void;
+}
+
+/** `@azure/identity`'s `AccessToken`. */
+export interface AzureAccessToken {
+  token: string;
+  /** Epoch milliseconds. */
+  expiresOnTimestamp: number;
+}
+
+/** `@azure/identity`'s `TokenCredential` (any object with this `getToken`). */
+export interface AzureTokenCredential {
+  getToken(
+    scopes: string | string[],
+    options?: { requestOptions?: { timeout?: number }; [key: string]: unknown },
+  ): Promise<AzureAccessToken | null>;
+}
+
+export interface AzureIdentityStrategyOptions {
+  /** Receives Backstage's lines: `Fetching new Azure token for AKS`, `Unable to fetch Azure token`. */
+  logger?: StrategyLogger | unknown;
+  /** Used instead of the native DefaultAzureCredential chain; its tokens go through the same cache. */
+  tokenCredential?: AzureTokenCredential;
+  /**
+   * The clock (epoch ms), sampled before each `getCredential`. Default: `Date.now` when a
+   * `tokenCredential` is given (its expiry timestamps are on that clock), else the system clock.
+   */
+  now?: () => number;
+  /** Bound on one token fetch. Default 10000. */
+  timeoutMs?: number;
+  /** Callers within this long (jittered to 50-100 %) after a failed fetch share its error. Default 1000. */
+  failureBackoffMs?: number;
+  /** `false`: fetch on every call. Default `true`. */
+  cache?: boolean;
+  /** Read instead of `process.env` by the native chain (`AZURE_*`, `IDENTITY_*`, `PATH` for az/azd). */
+  env?: Record<string, string>;
+  /** Accepted for Backstage compatibility (the module passes it); not used. */
+  config?: unknown;
+}
+
+/**
+ * `azure`: a token for the AKS scope `6dae42f8-4368-4678-94ff-3960e28e3630/.default` from the
+ * `TokenCredential` given, else natively in `DefaultAzureCredential`'s order (environment,
+ * workload identity, managed identity, Azure CLI, Azure Developer CLI). Reused until 15 minutes
+ * before expiry; a failed refresh serves the still-valid token; failures are never sticky.
+ */
+export declare class AzureIdentityStrategy extends NativeAuthenticationStrategy {
+  constructor(logger: StrategyLogger, tokenCredential?: AzureTokenCredential);
+  constructor(options?: AzureIdentityStrategyOptions);
+}
+
+export interface MicrosoftEntraIdStrategyOptions extends AzureIdentityStrategyOptions {
+  /**
+   * Backstage `Config` or root config JSON: `auth.providers.microsoft.<NODE_ENV>.{tenantId,
+   * clientId,clientSecret}` and the default scope `kubernetes.auth.providers.microsoft.<NODE_ENV>.scope`.
+   */
+  config?: { getOptional(key: string): unknown } | Record<string, unknown>;
+  /** Scope for clusters without the `kubernetes.io/microsoft-entra-id-scope` annotation. */
+  scope?: string;
+  tenantId?: string;
+  clientId?: string;
+  clientSecret?: string;
+  /** For `tenantId`/`clientId`/`clientSecret`. Default `AZURE_AUTHORITY_HOST`, else `https://login.microsoftonline.com`. */
+  authorityHost?: string;
+}
+
+/**
+ * `microsoftEntraId`: a token for the cluster's `kubernetes.io/microsoft-entra-id-scope` (or the
+ * default scope), one cache entry per scope, from a client secret, workload identity or managed
+ * identity; `validateCluster` reports a cluster without a scope.
+ */
+export declare class MicrosoftEntraIdStrategy extends NativeAuthenticationStrategy {
+  constructor(
+    logger: StrategyLogger,
+    options: { config?: MicrosoftEntraIdStrategyOptions['config'] },
+    tokenCredential?: AzureTokenCredential,
+  );
+  constructor(options?: MicrosoftEntraIdStrategyOptions);
+}
+
 /** `google`: bearer token from `requestAuth.google`. */
 export declare class GoogleStrategy extends NativeAuthenticationStrategy {
   constructor();
@@ -252,9 +337,11 @@ export declare class DispatchStrategy implements AuthenticationStrategy {
 export declare const strategyClasses: Readonly<{
   aks: typeof AksStrategy;
   aws: typeof AwsIamStrategy;
+  azure: typeof AzureIdentityStrategy;
   google: typeof GoogleStrategy;
   googleServiceAccount: typeof GoogleServiceAccountStrategy;
   localKubectlProxy: typeof AnonymousStrategy;
+  microsoftEntraId: typeof MicrosoftEntraIdStrategy;
   oidc: typeof OidcStrategy;
   pinniped: typeof PinnipedStrategy;
   serviceAccount: typeof ServiceAccountStrategy;

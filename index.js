@@ -38,19 +38,153 @@ const credentialNow = binding.credentialNow;
 
 class NativeStrategy extends binding.NativeStrategy {
   // `[native state, ...property names]`, made once (see `handle` in src/node/native.rs).
-  #handle = this.handle();
+  #handle;
+  // `options.now`: a clock (epoch ms) sampled before each call, so tests with fake timers
+  // control expiry; the native side then measures that call's deadlines with the sample.
+  #now;
+
+  constructor(kind, options, realmFactories) {
+    super(kind, options, realmFactories);
+    let now;
+    try {
+      now = options?.now;
+    } catch {
+      // Unreadable (a throwing getter or proxy): absent, as the native side reads it.
+    }
+    if (typeof now === 'function') {
+      this.#now = now;
+      this.setNow(Number(now()));
+    }
+    this.#handle = this.handle();
+  }
 
   /** A token string, `null` (anonymous), `[cert, key]`, or a promise; throws on failure. */
   credentialNow(clusterDetails, requestAuth) {
+    if (this.#now !== undefined) this.setNow(Number(this.#now()));
     return credentialNow(this.#handle, clusterDetails, requestAuth);
   }
 
   getCredential(clusterDetails, requestAuth) {
     try {
+      if (this.#now !== undefined) this.setNow(Number(this.#now()));
       return settled(credentialNow(this.#handle, clusterDetails, requestAuth));
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+}
+
+// A Backstage LoggerService as the `log(level, message, errorMessage?)` function the native
+// side calls; the error becomes an Error of this realm, as Backstage's strategies pass one.
+function logFunction(logger) {
+  if (!logger || typeof logger.info !== 'function') return undefined;
+  return (level, message, errorMessage) => {
+    try {
+      const log = logger[level];
+      if (typeof log !== 'function') return undefined;
+      if (errorMessage == null) log.call(logger, message);
+      else log.call(logger, message, realm.makeError(errorMessage, false));
+    } catch {
+      // A throwing logger must not break token fetching.
+    }
+    return undefined;
+  };
+}
+
+// An Azure TokenCredential as the `getToken(scope, timeoutMs)` function the native token cache
+// calls: it resolves `{ token, expiresOnTimestamp }`, `{ error }` or `null`, and never rejects,
+// so a failure reaches the cache as a value it can share, log and recover from.
+function getTokenFunction(credential, field) {
+  if (credential == null) return undefined;
+  if (typeof credential.getToken !== 'function') {
+    throw realm.makeError(`${field} must be a TokenCredential (an object with a getToken method)`, true);
+  }
+  return async (scope, timeoutMs) => {
+    try {
+      const t = await credential.getToken(scope, { requestOptions: { timeout: timeoutMs } });
+      if (!t) return null;
+      return { token: t.token, expiresOnTimestamp: t.expiresOnTimestamp };
+    } catch (e) {
+      return { error: typeof e?.message === 'string' ? e.message : String(e) };
+    }
+  };
+}
+
+const isLogger = (v) => typeof v?.info === 'function' && typeof v?.error === 'function';
+
+// Runs `read` over constructor arguments; anything but an object, or an object that cannot be
+// read (a throwing getter or proxy), is refused with a TypeError naming the options.
+function readOptions(first, read) {
+  if (first != null && typeof first !== 'object') throw realm.makeError('options must be an object', true);
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof TypeError || e?.constructor?.name === 'TypeError') throw e;
+    throw realm.makeError(`options cannot be read: ${e?.message ?? e}`, true);
+  }
+}
+
+// The options both Azure strategies share. A JS credential's `expiresOnTimestamp` is on JS's
+// clock (`Date.now()`, faked by Jest's timers), so the cache reads that clock too by default.
+function azureCommon(opts, credential, field) {
+  const getToken = getTokenFunction(credential, field);
+  return {
+    timeoutMs: opts.timeoutMs,
+    failureBackoffMs: opts.failureBackoffMs,
+    cache: opts.cache,
+    env: opts.env,
+    log: logFunction(opts.logger),
+    getToken,
+    now: opts.now ?? (getToken ? () => Date.now() : undefined),
+  };
+}
+
+/**
+ * Backstage's `new AzureIdentityStrategy(logger, tokenCredential?)`, or
+ * `new AzureIdentityStrategy({ logger?, tokenCredential?, now?, timeoutMs?, failureBackoffMs?,
+ * cache?, env? })`.
+ */
+class AzureIdentityStrategy extends NativeStrategy {
+  constructor(first, tokenCredential) {
+    const options = readOptions(first, () => {
+      const opts = isLogger(first) ? { logger: first, tokenCredential } : (first ?? {});
+      return azureCommon(opts, opts.tokenCredential, 'tokenCredential');
+    });
+    super('azure', options, realm);
+  }
+}
+
+// A value of Backstage `Config` or of its plain JSON, by dotted path.
+function configValue(config, path) {
+  if (!config) return undefined;
+  if (typeof config.getOptional === 'function') return config.getOptional(path);
+  return path.split('.').reduce((v, k) => (v && typeof v === 'object' ? v[k] : undefined), config);
+}
+
+/**
+ * The Backstage pull request's `new MicrosoftEntraIdStrategy(logger, { config }, tokenCredential?)`,
+ * or `new MicrosoftEntraIdStrategy({ logger?, config?, tokenCredential?, scope?, tenantId?,
+ * clientId?, clientSecret?, authorityHost?, now?, timeoutMs?, failureBackoffMs?, cache?, env? })`.
+ * From `config`: `auth.providers.microsoft.<NODE_ENV>.{tenantId,clientId,clientSecret}` and the
+ * default scope `kubernetes.auth.providers.microsoft.<NODE_ENV>.scope`, as that pull request.
+ */
+class MicrosoftEntraIdStrategy extends NativeStrategy {
+  constructor(first, second, tokenCredential) {
+    const options = readOptions(first, () => {
+      const opts = isLogger(first) ? { ...second, logger: first, tokenCredential } : (first ?? {});
+      const env = process.env.NODE_ENV || 'development';
+      const fromConfig = (path) => configValue(opts.config, path);
+      const app = `auth.providers.microsoft.${env}`;
+      return {
+        ...azureCommon(opts, opts.tokenCredential, 'tokenCredential'),
+        scope: opts.scope ?? fromConfig(`kubernetes.auth.providers.microsoft.${env}.scope`),
+        tenantId: opts.tenantId ?? fromConfig(`${app}.tenantId`),
+        clientId: opts.clientId ?? fromConfig(`${app}.clientId`),
+        clientSecret: opts.clientSecret ?? fromConfig(`${app}.clientSecret`),
+        authorityHost: opts.authorityHost,
+      };
+    });
+    super('microsoftEntraId', options, realm);
   }
 }
 
@@ -166,23 +300,27 @@ class DispatchStrategy extends binding.DispatchStrategy {
 const strategyClasses = Object.freeze({
   aks: AksStrategy,
   aws: AwsIamStrategy,
+  azure: AzureIdentityStrategy,
   google: GoogleStrategy,
   googleServiceAccount: GoogleServiceAccountStrategy,
   localKubectlProxy: AnonymousStrategy,
+  microsoftEntraId: MicrosoftEntraIdStrategy,
   oidc: OidcStrategy,
   pinniped: PinnipedStrategy,
   serviceAccount: ServiceAccountStrategy,
 });
 
 /** Backstage's default names that have no native strategy yet. */
-const notYetNative = Object.freeze(['azure']);
+const notYetNative = Object.freeze([]);
 
 module.exports = {
   AksStrategy,
   AnonymousStrategy,
   AwsIamStrategy,
+  AzureIdentityStrategy,
   GoogleStrategy,
   GoogleServiceAccountStrategy,
+  MicrosoftEntraIdStrategy,
   OidcStrategy,
   PinnipedHelper,
   PinnipedStrategy,

@@ -9,6 +9,8 @@ const { kubernetesAuthStrategyExtensionPoint } = require('@backstage/plugin-kube
 const { catalogServiceMock } = require('@backstage/plugin-catalog-node/testUtils');
 const { KubeApiStandIn } = require('./helpers/kube-api');
 const { verifyEksToken } = require('./helpers/eks-verify');
+const { EntraStandIn, AKS_SCOPE } = require('./helpers/entra-standin');
+const { setEnv } = require('./helpers/real-env');
 const { AksStrategy, PinnipedHelper } = require('..');
 
 const kubernetesPlugin = require('@backstage/plugin-kubernetes-backend').default;
@@ -36,18 +38,44 @@ function verifyEks(token) {
   }
 }
 
+// The `azure` and `microsoftEntraId` clusters: the strategies' native chain reads these
+// (real) environment variables at construction and gets client-secret tokens from the Entra ID
+// stand-in; the API server accepts only tokens that stand-in issued for the cluster's scope.
+const ENTRA_SCOPE = 'api://e2e-cluster/.default';
+let entra;
+let envBefore;
+
+function verifyEntra(token) {
+  const aks = entra.verify(token, AKS_SCOPE);
+  if (aks) return `aad:${aks.clientId}`;
+  const other = entra.verify(token, ENTRA_SCOPE);
+  return other ? `entra:${other.clientId}` : undefined;
+}
+
 let api;
 
 beforeAll(async () => {
+  entra = await new EntraStandIn({ clients: { 'e2e-app': { secret: 'e2e-secret-LEAKCANARY' } } }).start();
+  const azureEnv = {
+    AZURE_TENANT_ID: entra.tenantId,
+    AZURE_CLIENT_ID: 'e2e-app',
+    AZURE_CLIENT_SECRET: 'e2e-secret-LEAKCANARY',
+    AZURE_AUTHORITY_HOST: entra.url,
+    AZURE_TOKEN_CREDENTIALS: 'EnvironmentCredential',
+  };
+  envBefore = Object.fromEntries(Object.keys(azureEnv).map((k) => [k, process.env[k] ?? null]));
+  await setEnv(azureEnv);
   api = await new KubeApiStandIn({
     tokens: TOKENS,
-    verifyToken: verifyEks,
+    verifyToken: (token) => verifyEks(token) ?? verifyEntra(token),
     concierge: { users: { 'alice-id-token': 'alice', 'dave-id-token': 'dave' } },
   }).start();
 });
 
 afterAll(async () => {
   await api.stop();
+  await entra.stop();
+  await setEnv(envBefore);
 });
 
 function clusters() {
@@ -64,6 +92,13 @@ function clusters() {
       ...common,
     },
     { name: 'eks', authProvider: 'aws', ...common },
+    { name: 'aks-aad', authProvider: 'azure', ...common },
+    {
+      name: 'entra',
+      authProvider: 'microsoftEntraId',
+      authMetadata: { 'kubernetes.io/microsoft-entra-id-scope': ENTRA_SCOPE },
+      ...common,
+    },
   ];
 }
 
@@ -139,6 +174,8 @@ describe('a Backstage backend using the native module', () => {
       { name: 'aks', authProvider: 'aks' },
       { name: 'pinniped', authProvider: 'pinniped', auth: { audience: 'backstage-aud' } },
       { name: 'eks', authProvider: 'aws' },
+      { name: 'aks-aad', authProvider: 'azure' },
+      { name: 'entra', authProvider: 'microsoftEntraId' },
     ]);
   });
 
@@ -195,6 +232,22 @@ describe('a Backstage backend using the native module', () => {
     ]);
   });
 
+  it('proxies to the azure cluster with an Entra ID token for the AKS scope, fetched once', async () => {
+    entra.requests.length = 0;
+    for (let i = 0; i < 3; i++) {
+      const r = await proxy(backstage.base, 'aks-aad');
+      expect(r.status).toBe(200);
+      expect(JSON.parse(r.body).metadata.user).toBe('aad:e2e-app');
+    }
+    expect(entra.tokenRequests().map((q) => [q.clientId, q.scope, q.via])).toEqual([['e2e-app', AKS_SCOPE, 'secret']]);
+  });
+
+  it("proxies to the microsoftEntraId cluster with a token for the cluster's scope", async () => {
+    const r = await proxy(backstage.base, 'entra');
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body).metadata.user).toBe('entra:e2e-app');
+  });
+
   it('a wrong user token reaches the API server and is refused there', async () => {
     const r = await proxy(backstage.base, 'oidc', { 'Backstage-Kubernetes-Authorization-OIDC-okta': 'stolen' });
     expect(r.status).toBe(401);
@@ -231,7 +284,7 @@ describe('a Backstage backend using the native module', () => {
     const body = await res.json();
     expect({ status: res.status, error: body.error }).toEqual({ status: 200, error: undefined });
     const byCluster = Object.fromEntries(body.items.map((i) => [i.cluster.name, i]));
-    expect(Object.keys(byCluster).sort()).toEqual(['aks', 'eks', 'gke', 'oidc', 'pinniped', 'sa']);
+    expect(Object.keys(byCluster).sort()).toEqual(['aks', 'aks-aad', 'eks', 'entra', 'gke', 'oidc', 'pinniped', 'sa']);
     for (const item of body.items) {
       expect(item.errors).toEqual([]);
     }
@@ -243,6 +296,8 @@ describe('a Backstage backend using the native module', () => {
         'bob@example.com',
         'carol',
         `arn:aws:iam::123456789012:user/${AWS_MAIN.accessKeyId}`,
+        'aad:e2e-app',
+        'entra:e2e-app',
       ]),
     );
     expect(api.requests.filter((q) => q.via === 'x509').length).toBeGreaterThan(0);
@@ -336,10 +391,16 @@ describe('startup validation through the native strategies', () => {
     ).rejects.toThrow("Invalid cluster 'bad': Must specify a token provider for 'oidc' strategy");
   });
 
-  it('a provider with no native strategy yet fails validation', async () => {
+  it('an auth provider nobody registered fails validation with Backstage message', async () => {
     await expect(
-      startBackstage([{ name: 'aad', authProvider: 'azure', url: 'https://127.0.0.1:1' }]),
-    ).rejects.toThrow(`Invalid cluster 'aad': authProvider "azure" has no config associated with it`);
+      startBackstage([{ name: 'custom', authProvider: 'customSso', url: 'https://127.0.0.1:1' }]),
+    ).rejects.toThrow(`Invalid cluster 'custom': authProvider "customSso" has no config associated with it`);
+  });
+
+  it('a microsoftEntraId cluster without a scope aborts startup with a clear message', async () => {
+    await expect(
+      startBackstage([{ name: 'noscope', authProvider: 'microsoftEntraId', url: 'https://127.0.0.1:1' }]),
+    ).rejects.toThrow("Invalid cluster 'noscope': microsoftEntraId: the cluster has no Microsoft Entra ID scope");
   });
 
   it('forbids custom auth strategies with dashes', async () => {

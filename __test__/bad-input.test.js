@@ -7,8 +7,10 @@ const native = require('..');
 const {
   AksStrategy,
   AnonymousStrategy,
+  AzureIdentityStrategy,
   DispatchStrategy,
   GoogleStrategy,
+  MicrosoftEntraIdStrategy,
   OidcStrategy,
   PinnipedStrategy,
   ServiceAccountStrategy,
@@ -188,6 +190,8 @@ describe('constructors with junk options', () => {
         () => new DispatchStrategy(opts),
         () => new AksStrategy(opts),
         () => new PinnipedStrategy(opts),
+        () => new AzureIdentityStrategy(opts),
+        () => new MicrosoftEntraIdStrategy(opts),
       ]) {
         try {
           make();

@@ -10,7 +10,9 @@ import {
   AksStrategy,
   AnonymousStrategy,
   AwsIamStrategy,
+  AzureIdentityStrategy,
   DispatchStrategy,
+  MicrosoftEntraIdStrategy,
   GoogleStrategy,
   GoogleServiceAccountStrategy,
   OidcStrategy,
@@ -39,11 +41,23 @@ const strategies: AuthenticationStrategy[] = [
   new GoogleServiceAccountStrategy({ credentials: '{}', timeoutMs: 500, cache: false, metadataHost: '127.0.0.1:1' }),
   new GoogleServiceAccountStrategy({ config: { kubernetes: { googleServiceAccountCredentials: '{}' } } }),
   new AwsIamStrategy({ config: { aws: { mainAccount: { profile: 'p' } } }, tokenCacheSeconds: 0, timeoutMs: 500 }),
+  new AzureIdentityStrategy(),
+  new AzureIdentityStrategy({ timeoutMs: 500, failureBackoffMs: 0, now: () => Date.now(), env: {} }),
+  new AzureIdentityStrategy(
+    { info() {}, error() {} },
+    { getToken: async () => ({ token: 't', expiresOnTimestamp: Date.now() + 3600_000 }) },
+  ),
+  new MicrosoftEntraIdStrategy({ scope: 'app/.default', tenantId: 't', clientId: 'c', clientSecret: 's' }),
+  new MicrosoftEntraIdStrategy({ info() {}, error() {} }, { config: {} }),
 ];
 
 function fromBackstage(config: Config, logger: unknown): AuthenticationStrategy {
   void new GoogleServiceAccountStrategy({ config, logger });
   return new AwsIamStrategy({ config, logger });
+}
+
+function entraFromBackstage(config: Config, logger: unknown): AuthenticationStrategy[] {
+  return [new MicrosoftEntraIdStrategy({ config, logger }), new AzureIdentityStrategy({ config, logger })];
 }
 
 const eksToken: string = presignEksToken({
@@ -88,4 +102,4 @@ new ServiceAccountStrategy({ tokenPath: 5 });
 // @ts-expect-error credentials are required
 presignEksToken({ clusterId: 'c' });
 
-export { strategies, feature, use, errors, presented, helper, fromBackstage, eksToken };
+export { strategies, feature, use, errors, presented, helper, fromBackstage, entraFromBackstage, eksToken };

@@ -10,13 +10,17 @@
 //!   cleared on success, error, timeout and panic alike, even if every waiter went away:
 //!   a failure is never cached and never sticks.
 //! - At most `capacity` entries (LRU eviction); `capacity == 0` turns caching off entirely.
+//! - Optionally (`with_failure_backoff`), a failed fetch is shared with the callers that arrive
+//!   within a short jittered window after it (half to all of the backoff, on the monotonic
+//!   clock), so a dead endpoint sees one request per window instead of one per caller. The
+//!   first call after the window fetches again: the failure still never sticks.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::{BoxFuture, FutureExt, Shared};
 use lru::LruCache;
@@ -50,11 +54,14 @@ type SharedFetch<V> = Shared<BoxFuture<'static, Result<V, AuthError>>>;
 struct Inner<K: Hash + Eq, V> {
     entries: Option<LruCache<K, Expiring<V>>>,
     inflight: HashMap<K, SharedFetch<V>>,
+    /// Recent failures and until when they are shared (only with a failure backoff).
+    failures: HashMap<K, (Instant, AuthError)>,
 }
 
 pub struct ExpiringCache<K: Hash + Eq, V> {
     inner: Arc<Mutex<Inner<K, V>>>,
     config: CacheConfig,
+    failure_backoff: Duration,
 }
 
 fn lock<K: Hash + Eq, V>(m: &Mutex<Inner<K, V>>) -> MutexGuard<'_, Inner<K, V>> {
@@ -86,9 +93,18 @@ where
             inner: Arc::new(Mutex::new(Inner {
                 entries,
                 inflight: HashMap::new(),
+                failures: HashMap::new(),
             })),
             config,
+            failure_backoff: Duration::ZERO,
         }
+    }
+
+    /// Shares a failed fetch's error with callers arriving within a jittered window of half
+    /// to all of `backoff` after it (see the module comment). Zero (the default) turns it off.
+    pub fn with_failure_backoff(mut self, backoff: Duration) -> Self {
+        self.failure_backoff = backoff;
+        self
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -136,6 +152,12 @@ where
             match inner.inflight.get(&key) {
                 Some(shared) => shared.clone(),
                 None => {
+                    if let Some((until, err)) = inner.failures.get(&key) {
+                        if Instant::now() < *until {
+                            return Err(err.clone());
+                        }
+                        inner.failures.remove(&key);
+                    }
                     let shared = self.start_fetch(key.clone(), fetch());
                     inner.inflight.insert(key, shared.clone());
                     shared
@@ -151,6 +173,7 @@ where
     {
         let config = self.config.clone();
         let inner = Arc::clone(&self.inner);
+        let backoff = self.failure_backoff;
         let task = tokio::spawn(async move {
             let guard = InflightGuard {
                 inner: Arc::clone(&inner),
@@ -163,6 +186,7 @@ where
             let outcome = match result {
                 Ok(fetched) => {
                     let value = fetched.value.clone();
+                    locked.failures.remove(&key);
                     if let Some(entries) = locked.entries.as_mut() {
                         entries.put(key, fetched);
                     }
@@ -170,7 +194,16 @@ where
                 }
                 Err(err) => match locked.entries.as_mut().and_then(|e| e.get(&key)) {
                     Some(stale) if now < stale.expires_at_ms => Ok(stale.value.clone()),
-                    _ => Err(err),
+                    _ => {
+                        if !backoff.is_zero() {
+                            let started = Instant::now();
+                            locked.failures.retain(|_, (until, _)| *until > started);
+                            locked
+                                .failures
+                                .insert(key, (started + jittered(backoff), err.clone()));
+                        }
+                        Err(err)
+                    }
                 },
             };
             drop(locked);
@@ -213,6 +246,17 @@ where
         entries.put(key, made);
         Ok(value)
     }
+}
+
+/// Half to all of `backoff`, at random, so that many processes failing together do not retry
+/// in lockstep.
+fn jittered(backoff: Duration) -> Duration {
+    let mut bytes = [0u8; 4];
+    let r = match getrandom::fill(&mut bytes) {
+        Ok(()) => u32::from_le_bytes(bytes) as f64 / u32::MAX as f64,
+        Err(_) => 1.0,
+    };
+    backoff.mul_f64(0.5 + 0.5 * r)
 }
 
 async fn with_timeout<V, Fut>(config: &CacheConfig, fut: Fut) -> Result<Expiring<V>, AuthError>
@@ -349,6 +393,39 @@ mod tests {
         assert_eq!(
             c.get_or_fetch(k, || async { value(3, 10, 10) }).await,
             Ok(3)
+        );
+    }
+
+    #[tokio::test]
+    async fn failure_backoff_shares_a_failure_briefly_then_retries() {
+        let clock = ManualClock::at(0);
+        let c = cache(8, clock).with_failure_backoff(Duration::from_millis(200));
+        let k = "k".to_string();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let failing = |calls: Arc<AtomicUsize>| {
+            move || async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<Expiring<u64>, _>(AuthError::contract("down"))
+            }
+        };
+        for _ in 0..5 {
+            assert_eq!(
+                c.get_or_fetch(k.clone(), failing(Arc::clone(&calls))).await,
+                Err(AuthError::contract("down"))
+            );
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(Duration::from_millis(220)).await;
+        assert_eq!(
+            c.get_or_fetch(k.clone(), || async { value(5, 100, 100) })
+                .await,
+            Ok(5)
+        );
+        // Other keys are not affected by a key's failure.
+        assert_eq!(
+            c.get_or_fetch("other".to_string(), || async { value(6, 100, 100) })
+                .await,
+            Ok(6)
         );
     }
 

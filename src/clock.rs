@@ -47,3 +47,26 @@ impl Clock for ManualClock {
         self.0.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
+
+/// Time as last reported by the host (a JS `now` option, e.g. Jest's faked `Date.now`): the
+/// napi layer stores a sample before each call, so every deadline in that call is measured on
+/// the caller's clock, including timestamps the caller itself produced (a JS TokenCredential's
+/// `expiresOnTimestamp`).
+#[derive(Debug)]
+pub struct SampledClock(std::sync::atomic::AtomicU64);
+
+impl SampledClock {
+    pub fn new(ms: u64) -> Arc<Self> {
+        Arc::new(SampledClock(std::sync::atomic::AtomicU64::new(ms)))
+    }
+
+    pub fn set(&self, ms: u64) {
+        self.0.store(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for SampledClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

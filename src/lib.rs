@@ -12,6 +12,7 @@ pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod http;
+pub mod log;
 pub mod options;
 pub mod registry;
 pub mod secret;

@@ -4,12 +4,18 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::clock::SharedClock;
 use crate::error::{AuthError, InputError};
+use crate::log::SharedLogger;
 use crate::options::Options;
 use crate::strategies::{
     aks::AksStrategy,
     anonymous::AnonymousStrategy,
     aws::{AwsIamStrategy, AwsOptions},
+    azure::{
+        sources::SharedTokenSource, AzureIdentityStrategy, AzureOptions, EntraOptions,
+        MicrosoftEntraIdStrategy,
+    },
     google::GoogleStrategy,
     google_service_account::{GoogleServiceAccountOptions, GoogleServiceAccountStrategy},
     oidc::OidcStrategy,
@@ -36,15 +42,56 @@ pub fn option_keys(kind: &str) -> &'static [&'static str] {
         "aws" => &["aws", "tokenCacheSeconds", "timeoutMs", "cache"],
         // `credentials` is the JSON text of `kubernetes.googleServiceAccountCredentials`.
         "googleServiceAccount" => &["credentials", "timeoutMs", "cache", "metadataHost"],
+        "azure" => &["timeoutMs", "failureBackoffMs", "cache", "env"],
+        "microsoftEntraId" => &[
+            "timeoutMs",
+            "failureBackoffMs",
+            "cache",
+            "env",
+            "scope",
+            "tenantId",
+            "clientId",
+            "clientSecret",
+            "authorityHost",
+        ],
         _ => &[],
     }
+}
+
+/// What the host injects besides the JSON options (the napi layer: a JS `now` function, a
+/// Backstage logger, a JS `TokenCredential`). Strategies that cannot use a part ignore it.
+#[derive(Clone, Default)]
+pub struct BuildContext {
+    pub clock: Option<SharedClock>,
+    pub logger: Option<SharedLogger>,
+    pub token_source: Option<SharedTokenSource>,
 }
 
 pub fn build(
     kind: &str,
     options: Option<&Value>,
 ) -> Result<Arc<dyn AuthenticationStrategy>, AuthError> {
+    build_with(kind, options, &BuildContext::default())
+}
+
+pub fn build_with(
+    kind: &str,
+    options: Option<&Value>,
+    ctx: &BuildContext,
+) -> Result<Arc<dyn AuthenticationStrategy>, AuthError> {
     let opts = Options::new(options, "options")?;
+    let azure = || -> Result<AzureOptions, InputError> {
+        let mut o = AzureOptions::default();
+        o.read(&opts)?;
+        if let Some(clock) = &ctx.clock {
+            o.clock = Arc::clone(clock);
+        }
+        if let Some(logger) = &ctx.logger {
+            o.logger = Arc::clone(logger);
+        }
+        o.source = ctx.token_source.clone();
+        Ok(o)
+    };
     Ok(match kind {
         "aks" => Arc::new(AksStrategy),
         "localKubectlProxy" => Arc::new(AnonymousStrategy),
@@ -62,7 +109,19 @@ pub fn build(
             if let Some(cache) = opts.boolean("cache")? {
                 o.cache = cache;
             }
+            if let Some(clock) = &ctx.clock {
+                o.clock = Arc::clone(clock);
+            }
             Arc::new(AwsIamStrategy::new(o))
+        }
+        "azure" => Arc::new(AzureIdentityStrategy::new(azure()?)),
+        "microsoftEntraId" => {
+            let mut o = EntraOptions {
+                azure: azure()?,
+                ..EntraOptions::default()
+            };
+            o.read(&opts)?;
+            Arc::new(MicrosoftEntraIdStrategy::new(o))
         }
         "google" => Arc::new(GoogleStrategy),
         "googleServiceAccount" => {
@@ -96,9 +155,13 @@ pub fn build(
             }
             Arc::new(ServiceAccountStrategy::new(o))
         }
-        "pinniped" => Arc::new(PinnipedStrategy::new(PinnipedOptions::from_options(
-            &opts,
-        )?)?),
+        "pinniped" => {
+            let mut o = PinnipedOptions::from_options(&opts)?;
+            if let Some(clock) = &ctx.clock {
+                o.clock = Arc::clone(clock);
+            }
+            Arc::new(PinnipedStrategy::new(o)?)
+        }
         #[cfg(feature = "test-panics")]
         "testPanic" => {
             use crate::strategies::test_panic::{PanicAt, TestPanicStrategy};

@@ -15,10 +15,12 @@ use napi::{check_status, sys};
 use napi_derive::napi;
 use serde_json::Value;
 
+use super::bridge::{function_option, JsLogger, JsTokenSource};
 use super::convert::{self, Keys, PreparedInputs};
 use super::realm::Realm;
+use crate::clock::{Clock, SampledClock, SystemClock};
 use crate::error::{AuthError, InputError};
-use crate::registry;
+use crate::registry::{self, BuildContext};
 use crate::strategy::AuthenticationStrategy;
 use crate::types::KubernetesCredential;
 
@@ -100,6 +102,16 @@ struct Engine {
     strategy: Arc<dyn AuthenticationStrategy>,
     inputs: PreparedInputs,
     realm: Realm,
+    /// Set when the options carry a `now` function: the JS layer samples it before each call.
+    clock: Option<Arc<SampledClock>>,
+}
+
+/// The name core errors use for a strategy kind (only the kinds that take a TokenCredential).
+fn token_owner(kind: &str) -> &'static str {
+    match kind {
+        "microsoftEntraId" => "microsoftEntraId",
+        _ => "azure",
+    }
 }
 
 impl Engine {
@@ -169,17 +181,51 @@ impl NativeStrategy {
             Ok(_) => return Err(realm.input(&env, InputError::new("kind", "a string"))),
             Err(err) => return Err(realm.input(&env, err)),
         };
-        let options = convert::options(&env, &options, registry::option_keys(&kind))
+        let json = convert::options(&env, &options, registry::option_keys(&kind))
             .map_err(|e| realm.input(&env, e))?;
-        let strategy = registry::build(&kind, options.as_ref()).map_err(|e| realm.auth(&env, e))?;
+        // Functions index.js adds for strategies that take them (see bridge.rs).
+        let clock = function_option(&env, &options, c"now")
+            .map(|_| SampledClock::new(SystemClock.now_ms()));
+        let mut ctx = BuildContext {
+            clock: clock.clone().map(|c| c as crate::clock::SharedClock),
+            ..BuildContext::default()
+        };
+        if let Some(log) = function_option(&env, &options, c"log") {
+            ctx.logger = Some(JsLogger::new(&env, log)?);
+        }
+        if let Some(get_token) = function_option(&env, &options, c"getToken") {
+            ctx.token_source = Some(Arc::new(JsTokenSource::new(
+                &env,
+                token_owner(&kind),
+                get_token,
+            )?));
+        }
+        let strategy =
+            registry::build_with(&kind, json.as_ref(), &ctx).map_err(|e| realm.auth(&env, e))?;
         let inputs = PreparedInputs::new(strategy.inputs());
         Ok(NativeStrategy {
             engine: Arc::new(Engine {
                 strategy,
                 inputs,
                 realm,
+                clock,
             }),
         })
+    }
+
+    /// Stores what the `now` option returned; the next call measures time with it.
+    #[napi(catch_unwind, js_name = "setNow")]
+    pub fn set_now(&self, env: &Env, ms: f64) -> Result<()> {
+        if !(ms.is_finite() && ms >= 0.0) {
+            return Err(self.engine.realm.input(
+                env,
+                InputError::new("options.now()", "a number of epoch milliseconds"),
+            ));
+        }
+        if let Some(clock) = &self.engine.clock {
+            clock.set(ms as u64);
+        }
+        Ok(())
     }
 
     /// The handle `credentialNow` takes: `[state, ...propertyNames]`. The JS layer keeps it

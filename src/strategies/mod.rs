@@ -4,6 +4,7 @@
 pub mod aks;
 pub mod anonymous;
 pub mod aws;
+pub mod azure;
 pub mod dispatch;
 pub mod google;
 pub mod google_service_account;
