@@ -7,7 +7,7 @@
 //   throttle  optional: the service's own throttling answer (default: 429)
 //   env       optional: (endpoint) -> real-environment variables that point the client at it
 //   scheme    'http' or 'https': which address of the fault server `endpoint` is
-//   make      (ctx) -> a strategy (ctx.timeoutMs; made after `env` is applied)
+//   make      (ctx) -> a strategy (ctx.timeoutMs, ctx.cache; made after `env` is applied)
 //   call      (strategy, ctx, n) -> promise of a credential; `n` is distinct per call, so calls
 //             that should reach the upstream are not answered from a cache
 //   perCallEndpoint  true when the endpoint is per call (so an endpoint fault can clear on the
@@ -60,8 +60,8 @@ const sts = {
   throttle: (_req, _body, res) =>
     stsXml(res, 400, '<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>'),
   malformed: '<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>oops',
-  make: ({ timeoutMs }) =>
-    new AwsIamStrategy({ config: { aws: { mainAccount: MAIN, accounts: [{ accountId: '123456789012', ...MAIN }] } }, timeoutMs }),
+  make: ({ timeoutMs, cache }) =>
+    new AwsIamStrategy({ config: { aws: { mainAccount: MAIN, accounts: [{ accountId: '123456789012', ...MAIN }] } }, timeoutMs, cache }),
   call: (s, _ctx, n) =>
     s.getCredential(
       { name: 'eks', url: 'https://127.0.0.1:6443', authMetadata: { 'kubernetes.io/aws-assume-role': `arn:aws:iam::123456789012:role/r${n}` } },
@@ -97,7 +97,7 @@ const imds = {
   scheme: 'http',
   env: (endpoint) => ({ AWS_EC2_METADATA_DISABLED: null, AWS_EC2_METADATA_SERVICE_ENDPOINT: endpoint }),
   healthy: imdsHealthy,
-  make: ({ timeoutMs }) => new AwsIamStrategy({ timeoutMs }),
+  make: ({ timeoutMs, cache }) => new AwsIamStrategy({ timeoutMs, cache }),
   call: (s) => s.getCredential({ name: 'eks', url: 'https://127.0.0.1:6443', authMetadata: {} }, {}),
 };
 
@@ -117,7 +117,7 @@ const ecs = {
     res.writeHead(200);
     res.end(JSON.stringify({ AccessKeyId: c.AccessKeyId, SecretAccessKey: c.SecretAccessKey, Token: c.SessionToken, Expiration: inAnHour() }));
   },
-  make: ({ timeoutMs }) => new AwsIamStrategy({ timeoutMs }),
+  make: ({ timeoutMs, cache }) => new AwsIamStrategy({ timeoutMs, cache }),
   call: (s) => s.getCredential({ name: 'eks', url: 'https://127.0.0.1:6443', authMetadata: {} }, {}),
 };
 
@@ -160,7 +160,7 @@ const pinniped = {
       status: { credential: { expirationTimestamp: cert.notAfter.toISOString().replace(/\.\d{3}Z$/, 'Z'), clientCertificateData: cert.certPem, clientKeyData: cert.keyPem } },
     });
   },
-  make: ({ timeoutMs }) => new PinnipedStrategy({ timeoutMs }),
+  make: ({ timeoutMs, cache }) => new PinnipedStrategy({ timeoutMs, cache }),
   call: (s, ctx, n) =>
     s.getCredential(
       { name: 'pinniped', url: ctx.endpoint, caData: ctx.caData, authMetadata: {} },
