@@ -171,6 +171,15 @@ impl Sts {
         }
     }
 
+    /// Over a given client instead of one configured from the environment: the parser
+    /// fuzzers (fuzz/) give it an HTTP client that answers with arbitrary bytes.
+    pub fn with_client(client: aws_sdk_sts::Client, timeout: Duration) -> Self {
+        Sts {
+            client: OnceCell::new_with(Some(client)),
+            timeout,
+        }
+    }
+
     async fn client(&self) -> &aws_sdk_sts::Client {
         self.client
             .get_or_init(|| async {
