@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+'use strict';
+// The reliability and security suite (issue 7): `npm run test:reliability` (full sizes) or
+// `--subset` (the bounded run inside `npm test`).
+//   1. Jest on __test__/reliability with --detectOpenHandles (fuzz, faults, isolation,
+//      leaks); any open handle Jest reports fails the run.
+//   2. The Rust parser fuzz loops (fuzz/, its own Cargo workspace), for a bounded time.
+//   3. The secret check: the marker or a private key's fingerprint in any output fails.
+// Figures are in __test__/reliability/results/*.json; a summary is printed at the end.
+// Extra arguments are passed to Jest (e.g. a file name filter).
+
+const fs = require('node:fs');
+const path = require('node:path');
+const { runScanned, markerLines } = require('./leak-scan');
+
+const ROOT = path.join(__dirname, '..');
+const RESULTS = path.join(ROOT, '__test__', 'reliability', 'results');
+const args = process.argv.slice(2);
+const subset = args.includes('--subset');
+const jestArgs = args.filter((a) => a !== '--subset');
+const FUZZ_SECONDS = process.env.RUST_FUZZ_SECONDS ?? (subset ? '20' : '300');
+
+async function main() {
+  const failures = [];
+  let output = '';
+  fs.rmSync(RESULTS, { recursive: true, force: true });
+  const env = { ...process.env, RELIABILITY_FULL: subset ? '0' : '1' };
+
+  console.log(`== reliability: Jest (${subset ? 'subset' : 'full'})`);
+  const jest = await runScanned(
+    process.execPath,
+    [
+      '--experimental-vm-modules',
+      path.join(ROOT, 'node_modules/jest/bin/jest.js'),
+      '--runInBand',
+      '--detectOpenHandles',
+      '--testPathIgnorePatterns',
+      '/node_modules/',
+      '--roots',
+      '<rootDir>/__test__/reliability',
+      ...jestArgs,
+    ],
+    { cwd: ROOT, env },
+  );
+  output += jest.output;
+  if (jest.code !== 0 || jest.signal) failures.push(`Jest exited with ${jest.signal ?? jest.code}`);
+  if (/Jest has detected the following \d+ open handle/.test(jest.output)) failures.push('Jest --detectOpenHandles reported open handles');
+
+  if (!jestArgs.length) {
+    console.log(`== reliability: Rust parser fuzz loops (${FUZZ_SECONDS} s in all)`);
+    const cargo = await runScanned('cargo', ['test', '--release', '--manifest-path', path.join(ROOT, 'fuzz', 'Cargo.toml'), '--', '--nocapture', '--test-threads=1'], {
+      cwd: ROOT,
+      env: { ...env, RUST_FUZZ_SECONDS: FUZZ_SECONDS },
+    });
+    output += cargo.output;
+    if (cargo.code !== 0 || cargo.signal) failures.push(`cargo fuzz loops exited with ${cargo.signal ?? cargo.code}`);
+  }
+
+  console.log('== reliability: secret check');
+  let results = '';
+  for (const f of fs.existsSync(RESULTS) ? fs.readdirSync(RESULTS) : []) results += fs.readFileSync(path.join(RESULTS, f), 'utf8');
+  const leaked = [...markerLines(output), ...markerLines(results)];
+  if (leaked.length) failures.push(`the secret marker appeared ${leaked.length} time(s):\n  ${leaked.slice(0, 20).join('\n  ')}`);
+  const summary = summarize(output, leaked.length);
+  fs.mkdirSync(RESULTS, { recursive: true });
+  fs.writeFileSync(path.join(RESULTS, 'summary.json'), JSON.stringify(summary, null, 2));
+  console.log(JSON.stringify(summary, null, 2));
+  if (failures.length) {
+    console.error(`reliability: FAILED\n- ${failures.join('\n- ')}`);
+    process.exit(1);
+  }
+  console.log('reliability: passed');
+}
+
+function read(name) {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(RESULTS, `${name}.json`), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function summarize(output, markersLeaked) {
+  const fuzz = read('fuzz-all');
+  const faults = read('faults');
+  const isolation = read('isolation');
+  const leaks = read('leaks');
+  const rust = [...output.matchAll(/^rust-fuzz (\S+): (\d+) inputs/gm)].map((m) => ({ target: m[1], inputs: Number(m[2]) }));
+  return {
+    mode: subset ? 'subset' : 'full',
+    fuzzInputs: fuzz?.inputs,
+    fuzzSeed: fuzz?.seed,
+    faultsPerUpstream: faults && Object.fromEntries(Object.entries(faults.upstreams).map(([k, v]) => [k, Object.values(v.faults).reduce((a, b) => a + b, 0)])),
+    faultKinds: faults && Object.keys(Object.values(faults.upstreams)[0]?.faults ?? {}),
+    longestSettleMs: faults?.longestSettleMs,
+    faultTimeoutMs: faults?.timeoutMs,
+    markersLeaked,
+    crossUserResults: isolation && isolation.crossUser + isolation.crossCluster,
+    isolation: isolation && { users: isolation.users, clusters: isolation.clusters, calls: isolation.calls },
+    leaks,
+    rustFuzz: rust,
+  };
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
