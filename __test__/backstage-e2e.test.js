@@ -209,7 +209,7 @@ describe('a Backstage backend using the native module', () => {
   });
 
   it('passes a raw Backstage-Kubernetes-Authorization header through verbatim', async () => {
-    const r = await proxy(backstage.base, 'oidc', { 'Backstage-Kubernetes-Authorization': 'Bearer aks-user-token' });
+    const r = await proxy(backstage.base, 'oidc', { 'Backstage-Kubernetes-Authorization': 'Bearer aks-user-token-LEAKCANARY' });
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body).metadata.user).toBe('carol');
   });
