@@ -42,7 +42,8 @@ fn split_status(data: &[u8]) -> (u16, &[u8]) {
 
 /// The Concierge's TokenCredentialRequest answer, then the certificate's NotAfter (x509).
 pub fn concierge(data: &[u8]) {
-    let endpoint = "https://127.0.0.1:1/apis/login.concierge.pinniped.dev/v1alpha1/tokencredentialrequests";
+    let endpoint =
+        "https://127.0.0.1:1/apis/login.concierge.pinniped.dev/v1alpha1/tokencredentialrequests";
     let (status, body) = split_status(data);
     match parse_token_credential_response(endpoint, status, body) {
         Ok(certs) => {
@@ -52,7 +53,10 @@ pub fn concierge(data: &[u8]) {
         }
         Err(e) => {
             let message = e.to_string();
-            assert!(message.contains(endpoint), "does not name the endpoint: {message}");
+            assert!(
+                message.contains(endpoint),
+                "does not name the endpoint: {message}"
+            );
         }
     }
 }
@@ -60,12 +64,18 @@ pub fn concierge(data: &[u8]) {
 /// A CA bundle as `caData` (lenient base64, as Node decodes it) and as raw PEM bytes.
 pub fn pem(data: &[u8]) {
     for (source, bytes) in [
-        ("caData", decode_base64_lenient(&String::from_utf8_lossy(data))),
+        (
+            "caData",
+            decode_base64_lenient(&String::from_utf8_lossy(data)),
+        ),
         ("caFile /fuzz/ca.pem", data.to_vec()),
     ] {
         if let Err(e) = parse_ca_bundle("fuzz", source, &bytes) {
             let message = e.to_string();
-            assert!(message.contains(source), "does not name the source: {message}");
+            assert!(
+                message.contains(source),
+                "does not name the source: {message}"
+            );
         }
     }
 }
@@ -77,7 +87,8 @@ pub fn aws_integration_json(data: &[u8]) {
     };
     let _ = config::read(Some(&value));
     for kind in ["aws", "pinniped", "serviceAccount", "aks", "nope"] {
-        let wrapped = serde_json::json!({ "aws": value, "authenticator": value, "timeoutMs": value });
+        let wrapped =
+            serde_json::json!({ "aws": value, "authenticator": value, "timeoutMs": value });
         let _ = backstage_kubernetes_auth_native::registry::build(kind, Some(&value));
         let _ = backstage_kubernetes_auth_native::registry::build(kind, Some(&wrapped));
     }
@@ -103,14 +114,7 @@ pub fn aws_config_files(runtime: &tokio::runtime::Runtime, data: &[u8]) {
         // The SDK's own alias of EnvConfigFiles; naming it avoids a direct aws-runtime dependency.
         #[allow(deprecated)]
         let files = aws_config::profile::profile_file::ProfileFiles::default();
-        if let Ok(set) = aws_config::profile::load(
-            &fs,
-            &env,
-            &files,
-            None,
-        )
-        .await
-        {
+        if let Ok(set) = aws_config::profile::load(&fs, &env, &files, None).await {
             for name in set.profiles() {
                 if let Some(p) = set.get_profile(name) {
                     let _ = p.get("aws_access_key_id");

@@ -27,10 +27,41 @@ impl Rng {
 }
 
 const TOKENS: &[&[u8]] = &[
-    b"<", b">", b"</", b"/>", b"<![CDATA[", b"]]>", b"&amp;", b"&#0;", b"&#xD800;", b"\"", b"{", b"}", b"[", b"]",
-    b":", b",", b"null", b"true", b"1e999", b"-0", b"\\u0000", b"\\ud800", b"-----BEGIN CERTIFICATE-----\n",
-    b"-----END CERTIFICATE-----\n", b"\n", b"\r\n", b"=", b"[profile ", b"[default]\n", b"\xff", b"\xc0\x80",
-    b"\x00", b"LEAKCANARY", b"2026-01-01T00:00:00Z", b"9999-12-31T23:59:59Z",
+    b"<",
+    b">",
+    b"</",
+    b"/>",
+    b"<![CDATA[",
+    b"]]>",
+    b"&amp;",
+    b"&#0;",
+    b"&#xD800;",
+    b"\"",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b":",
+    b",",
+    b"null",
+    b"true",
+    b"1e999",
+    b"-0",
+    b"\\u0000",
+    b"\\ud800",
+    b"-----BEGIN CERTIFICATE-----\n",
+    b"-----END CERTIFICATE-----\n",
+    b"\n",
+    b"\r\n",
+    b"=",
+    b"[profile ",
+    b"[default]\n",
+    b"\xff",
+    b"\xc0\x80",
+    b"\x00",
+    b"LEAKCANARY",
+    b"2026-01-01T00:00:00Z",
+    b"9999-12-31T23:59:59Z",
 ];
 
 fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
@@ -123,7 +154,10 @@ fn run(name: &str, seeds: Vec<Vec<u8>>, mut target: impl FnMut(&[u8])) {
         let data = mutate(&mut rng, &seeds);
         check(&data, &mut inputs);
     }
-    println!("rust-fuzz {name}: {inputs} inputs in {:.1} s (seed {seed})", started.elapsed().as_secs_f64());
+    println!(
+        "rust-fuzz {name}: {inputs} inputs in {:.1} s (seed {seed})",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -195,7 +229,9 @@ fn aws_config_files() {
         b"[profile a]\ns3 =\n  max_concurrent_requests = 10\n\xff".to_vec(),
         b"[ default ]\n# comment\n; other\nkey=value ; inline\n".to_vec(),
     ];
-    run("aws_config_files", seeds, |d| targets::aws_config_files(&rt, d));
+    run("aws_config_files", seeds, |d| {
+        targets::aws_config_files(&rt, d)
+    });
 }
 
 #[test]
@@ -209,7 +245,13 @@ fn sts_xml() {
         v.extend_from_slice(body.as_bytes());
         v
     };
-    let seeds = vec![with(0, ok), with(0, who), with(2, err), with(7, err), with(0, "")];
+    let seeds = vec![
+        with(0, ok),
+        with(0, who),
+        with(2, err),
+        with(7, err),
+        with(0, ""),
+    ];
     run("sts_xml", seeds, |d| targets::sts_xml(&rt, d));
 }
 
@@ -217,7 +259,8 @@ fn base64_of(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        let n =
+            chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
         for i in 0..=chunk.len() {
             out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
         }
