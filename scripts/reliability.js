@@ -96,7 +96,7 @@ function summarize(output, markersLeaked) {
   const faults = read('faults');
   const isolation = read('isolation');
   const leaks = read('leaks');
-  const rust = [...output.matchAll(/^rust-fuzz (\S+): (\d+) inputs/gm)].map((m) => ({ target: m[1], inputs: Number(m[2]) }));
+  const rust = [...output.matchAll(/rust-fuzz (\S+): (\d+) inputs/g)].map((m) => ({ target: m[1], inputs: Number(m[2]) }));
   return {
     mode: subset ? 'subset' : 'full',
     fuzzInputs: fuzz?.inputs,
