@@ -194,16 +194,29 @@ class AksStrategy extends NativeStrategy {
   }
 }
 
+// What this layer reads itself must fail as the native side does: a getter or proxy that
+// throws becomes an error naming the field, not the getter's own exception.
+function readable(read, field) {
+  try {
+    return read();
+  } catch {
+    throw realm.makeError(`${field} must be readable`, true);
+  }
+}
+
 // Backstage constructs it as `new AwsIamStrategy({ config })` with its root `Config`; we also
 // accept the plain JSON of the root config. Only the JSON of the `aws` key goes to native.
 function awsOptions(options) {
-  const config = options?.config;
-  const aws = typeof config?.getOptional === 'function' ? config.getOptional('aws') : config?.aws;
+  const config = readable(() => options?.config, 'options.config');
+  const aws = readable(
+    () => (typeof config?.getOptional === 'function' ? config.getOptional('aws') : config?.aws),
+    'options.config.aws',
+  );
   return {
     aws,
-    tokenCacheSeconds: options?.tokenCacheSeconds,
-    timeoutMs: options?.timeoutMs,
-    cache: options?.cache,
+    tokenCacheSeconds: readable(() => options?.tokenCacheSeconds, 'options.tokenCacheSeconds'),
+    timeoutMs: readable(() => options?.timeoutMs, 'options.timeoutMs'),
+    cache: readable(() => options?.cache, 'options.cache'),
   };
 }
 
@@ -216,8 +229,14 @@ class AwsIamStrategy extends NativeStrategy {
 /** The EKS token for fixed inputs; `signingTime` may be a `Date` or epoch milliseconds. */
 function presignEksToken(options) {
   let input = options;
-  if (options && Object.prototype.toString.call(options.signingTime) === '[object Date]') {
-    input = { ...options, signingTime: options.signingTime.getTime() };
+  const signingTime = readable(() => options?.signingTime, 'options.signingTime');
+  if (Object.prototype.toString.call(signingTime) === '[object Date]') {
+    input = {
+      clusterId: readable(() => options.clusterId, 'options.clusterId'),
+      region: readable(() => options.region, 'options.region'),
+      credentials: readable(() => options.credentials, 'options.credentials'),
+      signingTime: readable(() => signingTime.getTime(), 'options.signingTime'),
+    };
   }
   try {
     return binding.presignEksToken(input);

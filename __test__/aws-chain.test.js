@@ -10,10 +10,10 @@ const { AwsIamStrategy } = require('..');
 const { verifyEksToken } = require('./helpers/eks-verify');
 const { setEnv, replaceAwsEnv } = require('./helpers/real-env');
 
-const IMDS_CREDS = { AccessKeyId: 'ASIAIMDSEXAMPLE00001', SecretAccessKey: 'imdsSecret/EXAMPLE', Token: 'imds-session-token' };
-const ECS_CREDS = { AccessKeyId: 'ASIAECSEXAMPLE000001', SecretAccessKey: 'ecsSecret/EXAMPLE', Token: 'ecs-session-token' };
-const PROFILE = { accessKeyId: 'AKIAPROFILEEXAMPLE01', secretAccessKey: 'profileSecret/EXAMPLE' };
-const PROCESS = { accessKeyId: 'ASIAPROCESSEXAMPLE01', secretAccessKey: 'processSecret/EXAMPLE', sessionToken: 'process-token' };
+const IMDS_CREDS = { AccessKeyId: 'ASIAIMDSEXAMPLE00001', SecretAccessKey: 'imdsSecret/LEAKCANARY', Token: 'imds-session-token-LEAKCANARY' };
+const ECS_CREDS = { AccessKeyId: 'ASIAECSEXAMPLE000001', SecretAccessKey: 'ecsSecret/LEAKCANARY', Token: 'ecs-session-token-LEAKCANARY' };
+const PROFILE = { accessKeyId: 'AKIAPROFILEEXAMPLE01', secretAccessKey: 'profileSecret/LEAKCANARY' };
+const PROCESS = { accessKeyId: 'ASIAPROCESSEXAMPLE01', secretAccessKey: 'processSecret/LEAKCANARY', sessionToken: 'process-token-LEAKCANARY' };
 const SECRETS = {
   [IMDS_CREDS.AccessKeyId]: IMDS_CREDS.SecretAccessKey,
   [ECS_CREDS.AccessKeyId]: ECS_CREDS.SecretAccessKey,

@@ -11,8 +11,8 @@ const { StsStandIn } = require('./helpers/sts');
 const { verifyEksToken } = require('./helpers/eks-verify');
 const { setEnv, replaceAwsEnv } = require('./helpers/real-env');
 
-const MAIN = { accessKeyId: 'AKIAMAINEXAMPLE00001', secretAccessKey: 'mainSecretKey/EXAMPLE+0001' };
-const OTHER = { accessKeyId: 'AKIAOTHEREXAMPLE0002', secretAccessKey: 'otherSecretKey/EXAMPLE+0002' };
+const MAIN = { accessKeyId: 'AKIAMAINEXAMPLE00001', secretAccessKey: 'mainSecretKey/LEAKCANARY+0001' };
+const OTHER = { accessKeyId: 'AKIAOTHEREXAMPLE0002', secretAccessKey: 'otherSecretKey/LEAKCANARY+0002' };
 const ROLE = 'arn:aws:iam::123456789012:role/eks-reader';
 
 let sts;

@@ -17,14 +17,14 @@ const kubernetesPlugin = require('@backstage/plugin-kubernetes-backend').default
 const nativeAuthModule = require('../module');
 
 const TOKENS = {
-  'sa-token': 'system:serviceaccount:backstage:reader',
-  'oidc-user-token': 'alice',
-  'google-user-token': 'bob@example.com',
-  'aks-user-token': 'carol',
+  'sa-token-LEAKCANARY': 'system:serviceaccount:backstage:reader',
+  'oidc-user-token-LEAKCANARY': 'alice',
+  'google-user-token-LEAKCANARY': 'bob@example.com',
+  'aks-user-token-LEAKCANARY': 'carol',
 };
 
 // The EKS cluster's IAM identity: the API stand-in verifies the token's SigV4 signature.
-const AWS_MAIN = { accessKeyId: 'AKIAE2EEXAMPLE000001', secretAccessKey: 'e2eSecret/EXAMPLE+key' };
+const AWS_MAIN = { accessKeyId: 'AKIAE2EEXAMPLE000001', secretAccessKey: 'e2eSecret/LEAKCANARY+key' };
 
 function verifyEks(token) {
   try {
@@ -68,7 +68,7 @@ beforeAll(async () => {
   api = await new KubeApiStandIn({
     tokens: TOKENS,
     verifyToken: (token) => verifyEks(token) ?? verifyEntra(token),
-    concierge: { users: { 'alice-id-token': 'alice', 'dave-id-token': 'dave' } },
+    concierge: { users: { 'alice-id-token-LEAKCANARY': 'alice', 'dave-id-token-LEAKCANARY': 'dave' } },
   }).start();
 });
 
@@ -81,7 +81,7 @@ afterAll(async () => {
 function clusters() {
   const common = { url: api.url, caData: api.caData };
   return [
-    { name: 'sa', authProvider: 'serviceAccount', serviceAccountToken: 'sa-token', ...common },
+    { name: 'sa', authProvider: 'serviceAccount', serviceAccountToken: 'sa-token-LEAKCANARY', ...common },
     { name: 'oidc', authProvider: 'oidc', oidcTokenProvider: 'okta', ...common },
     { name: 'gke', authProvider: 'google', ...common },
     { name: 'aks', authProvider: 'aks', ...common },
@@ -189,26 +189,26 @@ describe('a Backstage backend using the native module', () => {
   });
 
   it('proxies with the OIDC token from the Backstage-Kubernetes-Authorization-OIDC-okta header', async () => {
-    const r = await proxy(backstage.base, 'oidc', { 'Backstage-Kubernetes-Authorization-OIDC-okta': 'oidc-user-token' });
+    const r = await proxy(backstage.base, 'oidc', { 'Backstage-Kubernetes-Authorization-OIDC-okta': 'oidc-user-token-LEAKCANARY' });
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body).metadata.user).toBe('alice');
     expect(api.requests.map((q) => q.user)).toEqual(['alice']);
   });
 
   it('proxies with the Google token from the Backstage-Kubernetes-Authorization-Google header', async () => {
-    const r = await proxy(backstage.base, 'gke', { 'Backstage-Kubernetes-Authorization-Google': 'google-user-token' });
+    const r = await proxy(backstage.base, 'gke', { 'Backstage-Kubernetes-Authorization-Google': 'google-user-token-LEAKCANARY' });
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body).metadata.user).toBe('bob@example.com');
   });
 
   it('proxies with the AKS token from the Backstage-Kubernetes-Authorization-AKS header', async () => {
-    const r = await proxy(backstage.base, 'aks', { 'Backstage-Kubernetes-Authorization-AKS': 'aks-user-token' });
+    const r = await proxy(backstage.base, 'aks', { 'Backstage-Kubernetes-Authorization-AKS': 'aks-user-token-LEAKCANARY' });
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body).metadata.user).toBe('carol');
   });
 
   it('proxies with a Pinniped client certificate for the user in the ClusterIDToken header', async () => {
-    const header = { 'Backstage-Kubernetes-Authorization-Pinniped-ClusterIDToken': 'alice-id-token' };
+    const header = { 'Backstage-Kubernetes-Authorization-Pinniped-ClusterIDToken': 'alice-id-token-LEAKCANARY' };
     const r = await proxy(backstage.base, 'pinniped', header);
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body).metadata.user).toBe('alice');
@@ -218,7 +218,7 @@ describe('a Backstage backend using the native module', () => {
     expect(JSON.parse(again.body).metadata.user).toBe('alice');
     expect(api.tcr.length).toBe(exchanges);
     const dave = await proxy(backstage.base, 'pinniped', {
-      'Backstage-Kubernetes-Authorization-Pinniped-ClusterIDToken': 'dave-id-token',
+      'Backstage-Kubernetes-Authorization-Pinniped-ClusterIDToken': 'dave-id-token-LEAKCANARY',
     });
     expect(JSON.parse(dave.body).metadata.user).toBe('dave');
   });
@@ -262,7 +262,7 @@ describe('a Backstage backend using the native module', () => {
   });
 
   it('passes a raw Backstage-Kubernetes-Authorization header through verbatim', async () => {
-    const r = await proxy(backstage.base, 'oidc', { 'Backstage-Kubernetes-Authorization': 'Bearer aks-user-token' });
+    const r = await proxy(backstage.base, 'oidc', { 'Backstage-Kubernetes-Authorization': 'Bearer aks-user-token-LEAKCANARY' });
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body).metadata.user).toBe('carol');
   });
@@ -274,10 +274,10 @@ describe('a Backstage backend using the native module', () => {
       body: JSON.stringify({
         entity: ENTITY,
         auth: {
-          oidc: { okta: 'oidc-user-token' },
-          google: 'google-user-token',
-          aks: 'aks-user-token',
-          pinniped: { clusteridtoken: 'alice-id-token' },
+          oidc: { okta: 'oidc-user-token-LEAKCANARY' },
+          google: 'google-user-token-LEAKCANARY',
+          aks: 'aks-user-token-LEAKCANARY',
+          pinniped: { clusteridtoken: 'alice-id-token-LEAKCANARY' },
         },
       }),
     });
@@ -357,7 +357,7 @@ describe('Pinniped - tokenCredentialRequest with our PinnipedHelper', () => {
   ])('%s', async (_name, apiGroup) => {
     const { backend, base } = await startWithHelper(apiGroup);
     try {
-      const r = await proxy(base, 'pinniped', { 'Backstage-Kubernetes-Authorization-Pinniped-ClusterIDToken': 'alice-id-token' });
+      const r = await proxy(base, 'pinniped', { 'Backstage-Kubernetes-Authorization-Pinniped-ClusterIDToken': 'alice-id-token-LEAKCANARY' });
       expect(r.status).toBe(200);
       expect(JSON.parse(r.body).metadata.user).toBe('alice');
       expect(api.tcr.map((t) => t.path)).toEqual([

@@ -11,8 +11,8 @@ const { KubeApiStandIn } = require('./helpers/kube-api');
 const { createCA } = require('./helpers/pki');
 const { PinnipedHelper, PinnipedStrategy } = require('..');
 
-const USERS = { 'alice-id-token': 'alice', 'bob-id-token': 'bob' };
-for (let i = 0; i < 100; i++) USERS[`user-${i}-token`] = `user-${i}`;
+const USERS = { 'alice-id-token-LEAKCANARY': 'alice', 'bob-id-token-LEAKCANARY': 'bob' };
+for (let i = 0; i < 100; i++) USERS[`user-${i}-token-LEAKCANARY`] = `user-${i}`;
 const AUTHENTICATOR = { apiGroup: 'authentication.concierge.pinniped.dev', kind: 'JWTAuthenticator', name: 'supervisor' };
 const TMC_GROUP = 'login.concierge.pinniped.tmc.cloud.vmware.com/v1alpha1';
 
@@ -28,7 +28,7 @@ beforeEach(() => {
 });
 
 const cluster = (extra = {}) => ({ name: 'pinniped-cluster', url: api.url, caData: api.caData, authMetadata: {}, ...extra });
-const params = (token = 'alice-id-token', extra = {}) => ({ clusterScopedIdToken: token, authenticator: AUTHENTICATOR, ...extra });
+const params = (token = 'alice-id-token-LEAKCANARY', extra = {}) => ({ clusterScopedIdToken: token, authenticator: AUTHENTICATOR, ...extra });
 const cn = (pem) => new crypto.X509Certificate(pem).subject.match(/CN=([^\n]+)/)[1];
 
 /** GET /api/v1/namespaces with a client certificate: who does the API server say we are? */
@@ -56,7 +56,7 @@ describe('PinnipedHelper (Backstage PinnipedHelper.test.ts, TLS Clusters)', () =
       JSON.stringify({
         apiVersion: 'login.concierge.pinniped.dev/v1alpha1',
         kind: 'TokenCredentialRequest',
-        spec: { authenticator: AUTHENTICATOR, token: 'alice-id-token' },
+        spec: { authenticator: AUTHENTICATOR, token: 'alice-id-token-LEAKCANARY' },
       }),
     );
     expect(request.headers.accept).toBe('application/json');
@@ -69,7 +69,7 @@ describe('PinnipedHelper (Backstage PinnipedHelper.test.ts, TLS Clusters)', () =
   it('Should get certs data from TMC-flavoured Pinniped', async () => {
     const certs = await new PinnipedHelper().tokenCredentialRequest(
       cluster(),
-      params('bob-id-token', { tokenCredentialRequest: { apiGroup: TMC_GROUP } }),
+      params('bob-id-token-LEAKCANARY', { tokenCredentialRequest: { apiGroup: TMC_GROUP } }),
     );
     expect(cn(certs.cert)).toBe('bob');
     expect(api.tcr[0].path).toBe(`/apis/${TMC_GROUP}/tokencredentialrequests`);
@@ -115,8 +115,8 @@ describe('PinnipedHelper (Backstage PinnipedHelper.test.ts, TLS Clusters)', () =
 
   it('never puts the token into an error', async () => {
     api.conciergeFault = 'status-401';
-    const err = await new PinnipedHelper().tokenCredentialRequest(cluster(), params('alice-id-token')).catch((e) => e);
-    expect(err.message).not.toContain('alice-id-token');
+    const err = await new PinnipedHelper().tokenCredentialRequest(cluster(), params('alice-id-token-LEAKCANARY')).catch((e) => e);
+    expect(err.message).not.toContain('alice-id-token-LEAKCANARY');
   });
 
   it('rejects bad parameters with a TypeError naming the field', async () => {
@@ -168,7 +168,7 @@ describe('PinnipedStrategy', () => {
   const auth = (token) => ({ pinniped: { clusteridtoken: token } });
 
   it('returns an x509 client certificate for the user in requestAuth.pinniped.clusteridtoken', async () => {
-    const c = await new PinnipedStrategy().getCredential(cluster(), auth('alice-id-token'));
+    const c = await new PinnipedStrategy().getCredential(cluster(), auth('alice-id-token-LEAKCANARY'));
     expect(Object.keys(c).sort()).toEqual(['cert', 'key', 'type']);
     expect(c.type).toBe('x509 client certificate');
     expect(cn(c.cert)).toBe('alice');
@@ -197,14 +197,14 @@ describe('PinnipedStrategy', () => {
 
   it('per-cluster annotations choose the authenticator and API group', async () => {
     const s = new PinnipedStrategy({ authenticator: { name: 'wrong-name' } });
-    await expect(s.getCredential(cluster(), auth('alice-id-token'))).rejects.toThrow(/authentication failed/);
+    await expect(s.getCredential(cluster(), auth('alice-id-token-LEAKCANARY'))).rejects.toThrow(/authentication failed/);
     const annotated = cluster({
       authMetadata: {
         'kubernetes.io/x-pinniped-authenticator-name': 'supervisor',
         'kubernetes.io/x-pinniped-token-credential-request-api-group': TMC_GROUP,
       },
     });
-    const c = await s.getCredential(annotated, auth('alice-id-token'));
+    const c = await s.getCredential(annotated, auth('alice-id-token-LEAKCANARY'));
     expect(cn(c.cert)).toBe('alice');
     expect(api.tcr.at(-1).path).toBe(`/apis/${TMC_GROUP}/tokencredentialrequests`);
     expect(api.tcr.at(-1).body.spec.authenticator.name).toBe('supervisor');
@@ -212,7 +212,7 @@ describe('PinnipedStrategy', () => {
 
   it('1000 concurrent calls for one user and cluster make 1 TokenCredentialRequest', async () => {
     const s = new PinnipedStrategy();
-    const results = await Promise.all(Array.from({ length: 1000 }, () => s.getCredential(cluster(), auth('alice-id-token'))));
+    const results = await Promise.all(Array.from({ length: 1000 }, () => s.getCredential(cluster(), auth('alice-id-token-LEAKCANARY'))));
     expect(api.tcr).toHaveLength(1);
     expect(new Set(results.map((r) => r.cert)).size).toBe(1);
     expect(s.cachedEntries).toBe(1);
@@ -225,14 +225,14 @@ describe('PinnipedStrategy', () => {
     const calls = [];
     for (let round = 0; round < 3; round++) {
       for (let i = 0; i < 100; i++) {
-        calls.push(s.getCredential(cluster(), auth(`user-${i}-token`)).then((c) => [i, c]));
+        calls.push(s.getCredential(cluster(), auth(`user-${i}-token-LEAKCANARY`)).then((c) => [i, c]));
       }
     }
     const results = await Promise.all(calls);
     expect(api.tcr).toHaveLength(100);
     for (const [i, c] of results) expect(cn(c.cert)).toBe(`user-${i}`);
     // And again, later: all from the cache.
-    await Promise.all(Array.from({ length: 100 }, (_, i) => s.getCredential(cluster(), auth(`user-${i}-token`))));
+    await Promise.all(Array.from({ length: 100 }, (_, i) => s.getCredential(cluster(), auth(`user-${i}-token-LEAKCANARY`))));
     expect(api.tcr).toHaveLength(100);
   });
 
@@ -255,8 +255,8 @@ describe('PinnipedStrategy', () => {
 
   it('the same user on two clusters gets two certificates', async () => {
     const s = new PinnipedStrategy();
-    await s.getCredential(cluster(), auth('alice-id-token'));
-    await s.getCredential(cluster({ url: `${api.url}/other` }), auth('alice-id-token'));
+    await s.getCredential(cluster(), auth('alice-id-token-LEAKCANARY'));
+    await s.getCredential(cluster({ url: `${api.url}/other` }), auth('alice-id-token-LEAKCANARY'));
     expect(api.tcr).toHaveLength(2);
   });
 
@@ -266,11 +266,11 @@ describe('PinnipedStrategy', () => {
     try {
       const s = new PinnipedStrategy();
       const cd = { name: 'c', url: shortLived.url, caData: shortLived.caData, authMetadata: {} };
-      await s.getCredential(cd, auth('alice-id-token'));
-      await s.getCredential(cd, auth('alice-id-token'));
+      await s.getCredential(cd, auth('alice-id-token-LEAKCANARY'));
+      await s.getCredential(cd, auth('alice-id-token-LEAKCANARY'));
       expect(shortLived.tcr).toHaveLength(1);
       await new Promise((r) => setTimeout(r, 4_500));
-      await s.getCredential(cd, auth('alice-id-token'));
+      await s.getCredential(cd, auth('alice-id-token-LEAKCANARY'));
       expect(shortLived.tcr).toHaveLength(2);
     } finally {
       await shortLived.stop();
@@ -283,15 +283,15 @@ describe('PinnipedStrategy', () => {
     await expect(s.getCredential(cluster(), auth('unknown-token'))).rejects.toThrow(/authentication failed/);
     expect(api.tcr).toHaveLength(2);
     api.conciergeFault = 'status-401';
-    await expect(s.getCredential(cluster(), auth('alice-id-token'))).rejects.toThrow(/Unauthorized/);
+    await expect(s.getCredential(cluster(), auth('alice-id-token-LEAKCANARY'))).rejects.toThrow(/Unauthorized/);
     api.conciergeFault = undefined;
-    expect(cn((await s.getCredential(cluster(), auth('alice-id-token'))).cert)).toBe('alice');
+    expect(cn((await s.getCredential(cluster(), auth('alice-id-token-LEAKCANARY'))).cert)).toBe('alice');
   });
 
   it('cache: false asks the Concierge every time', async () => {
     const s = new PinnipedStrategy({ cache: false });
-    await s.getCredential(cluster(), auth('alice-id-token'));
-    await s.getCredential(cluster(), auth('alice-id-token'));
+    await s.getCredential(cluster(), auth('alice-id-token-LEAKCANARY'));
+    await s.getCredential(cluster(), auth('alice-id-token-LEAKCANARY'));
     expect(api.tcr).toHaveLength(2);
     expect(s.cachedEntries).toBe(0);
   });
@@ -303,16 +303,16 @@ describe('PinnipedStrategy', () => {
     async function worker() {
       while (next < users) {
         const i = next++;
-        await s.getCredential(cluster(), auth(`load-${i}`));
+        await s.getCredential(cluster(), auth(`load-${i}-LEAKCANARY`));
       }
     }
     await Promise.all(Array.from({ length: 200 }, worker));
     expect(api.tcr).toHaveLength(users);
     expect(s.cachedEntries).toBe(10_000);
     // The most recent users are still cached, the earliest were evicted.
-    await s.getCredential(cluster(), auth(`load-${users - 1}`));
+    await s.getCredential(cluster(), auth(`load-${users - 1}-LEAKCANARY`));
     expect(api.tcr).toHaveLength(users);
-    await s.getCredential(cluster(), auth('load-0'));
+    await s.getCredential(cluster(), auth('load-0-LEAKCANARY'));
     expect(api.tcr).toHaveLength(users + 1);
   }, 120_000);
 

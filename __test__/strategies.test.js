@@ -18,9 +18,9 @@ const cluster = (authMetadata = {}) => ({ name: 'test-cluster', url: 'https://12
 
 describe('AksStrategy', () => {
   it('uses auth.aks value as bearer token', async () => {
-    await expect(new AksStrategy().getCredential(cluster(), { aks: 'aksToken' })).resolves.toStrictEqual({
+    await expect(new AksStrategy().getCredential(cluster(), { aks: 'aksToken-LEAKCANARY' })).resolves.toStrictEqual({
       type: 'bearer token',
-      token: 'aksToken',
+      token: 'aksToken-LEAKCANARY',
     });
   });
 
@@ -77,14 +77,14 @@ describe('OidcStrategy', () => {
   const oidc = cluster({ 'kubernetes.io/oidc-token-provider': 'okta' });
 
   it('returns auth token', async () => {
-    await expect(new OidcStrategy().getCredential(oidc, { oidc: { okta: 'fakeToken' } })).resolves.toStrictEqual({
+    await expect(new OidcStrategy().getCredential(oidc, { oidc: { okta: 'fakeToken-LEAKCANARY' } })).resolves.toStrictEqual({
       type: 'bearer token',
-      token: 'fakeToken',
+      token: 'fakeToken-LEAKCANARY',
     });
   });
 
   it('fails when token provider is not configured', async () => {
-    await expect(new OidcStrategy().getCredential(cluster(), { oidc: { okta: 'fakeToken' } })).rejects.toThrow(
+    await expect(new OidcStrategy().getCredential(cluster(), { oidc: { okta: 'fakeToken-LEAKCANARY' } })).rejects.toThrow(
       'oidc authProvider requires a configured oidcTokenProvider',
     );
   });
@@ -127,10 +127,10 @@ describe('ServiceAccountStrategy', () => {
 
   it('reads in-cluster token verbatim when serviceAccountToken is absent', async () => {
     const tokenPath = path.join(dir, 'token');
-    fs.writeFileSync(tokenPath, 'in-cluster-token\n');
+    fs.writeFileSync(tokenPath, 'in-cluster-token-LEAKCANARY\n');
     await expect(new ServiceAccountStrategy({ tokenPath }).getCredential(cluster(), {})).resolves.toStrictEqual({
       type: 'bearer token',
-      token: 'in-cluster-token\n',
+      token: 'in-cluster-token-LEAKCANARY\n',
     });
   });
 
@@ -191,7 +191,7 @@ describe('ServiceAccountStrategy', () => {
 
 describe('DispatchStrategy', () => {
   const mockStrategy = () => ({
-    getCredential: jest.fn().mockResolvedValue({ type: 'bearer token', token: 'from-mock' }),
+    getCredential: jest.fn().mockResolvedValue({ type: 'bearer token', token: 'from-mock-LEAKCANARY' }),
     validateCluster: jest.fn().mockReturnValue([]),
     presentAuthMetadata: jest.fn().mockReturnValue({}),
   });
@@ -201,7 +201,7 @@ describe('DispatchStrategy', () => {
     const dispatch = new DispatchStrategy({ authStrategyMap: { google } });
     const cd = cluster({ 'kubernetes.io/auth-provider': 'google' });
     const auth = { google: 'token' };
-    await expect(dispatch.getCredential(cd, auth)).resolves.toStrictEqual({ type: 'bearer token', token: 'from-mock' });
+    await expect(dispatch.getCredential(cd, auth)).resolves.toStrictEqual({ type: 'bearer token', token: 'from-mock-LEAKCANARY' });
     expect(google.getCredential).toHaveBeenCalledTimes(1);
     expect(google.getCredential.mock.calls[0][0]).toBe(cd);
     expect(google.getCredential.mock.calls[0][1]).toBe(auth);
@@ -217,7 +217,7 @@ describe('DispatchStrategy', () => {
     ).resolves.toStrictEqual({ type: 'bearer token', token: 'a' });
     await expect(
       dispatch.getCredential(cluster({ 'kubernetes.io/auth-provider': 'custom' }), {}),
-    ).resolves.toStrictEqual({ type: 'bearer token', token: 'from-mock' });
+    ).resolves.toStrictEqual({ type: 'bearer token', token: 'from-mock-LEAKCANARY' });
     const oidcDispatch = new DispatchStrategy({ authStrategyMap: { oidc: new OidcStrategy() } });
     const errors = oidcDispatch.validateCluster({ 'kubernetes.io/auth-provider': 'oidc' });
     expect(errors).toEqual([new Error("Must specify a token provider for 'oidc' strategy")]);

@@ -128,19 +128,7 @@ fn build_client(owner: &'static str, tls: &TlsSettings) -> Result<reqwest::Clien
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy();
     if let Some(pem) = ca_bundle(owner, tls)? {
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            AuthError::Config(format!(
-                "{owner}: {} is not a PEM certificate bundle: {e}",
-                ca_source(tls)
-            ))
-        })?;
-        if certs.is_empty() {
-            return Err(AuthError::Config(format!(
-                "{owner}: {} holds no PEM certificate",
-                ca_source(tls)
-            )));
-        }
-        builder = builder.tls_certs_only(certs);
+        builder = builder.tls_certs_only(parse_ca_bundle(owner, &ca_source(tls), &pem)?);
     }
     if tls.skip_tls_verify {
         builder = builder.tls_danger_accept_invalid_certs(true);
@@ -148,6 +136,26 @@ fn build_client(owner: &'static str, tls: &TlsSettings) -> Result<reqwest::Clien
     builder
         .build()
         .map_err(|e| AuthError::Config(format!("{owner}: cannot build an HTTP client: {e}")))
+}
+
+/// The certificates of a PEM bundle (untrusted bytes: `caData` or a `caFile`), or an error
+/// naming `owner` and `source`. Public so the parser fuzzers (fuzz/) can feed it any bytes.
+pub fn parse_ca_bundle(
+    owner: &str,
+    source: &str,
+    pem: &[u8],
+) -> Result<Vec<reqwest::Certificate>, AuthError> {
+    let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+        AuthError::Config(format!(
+            "{owner}: {source} is not a PEM certificate bundle: {e}"
+        ))
+    })?;
+    if certs.is_empty() {
+        return Err(AuthError::Config(format!(
+            "{owner}: {source} holds no PEM certificate"
+        )));
+    }
+    Ok(certs)
 }
 
 fn ca_source(tls: &TlsSettings) -> String {

@@ -223,6 +223,14 @@ class KubeApiStandIn {
       },
       (req, res) => this.handle(req, res),
     );
+    // Every TCP connection, so stop() can end those that never became HTTP ones (a TLS
+    // handshake still under way): `closeAllConnections` does not see them, and `close`
+    // would wait for them.
+    this.sockets = new Set();
+    this.server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
     await new Promise((resolve) => this.server.listen(0, '127.0.0.1', resolve));
     this.url = `https://127.0.0.1:${this.server.address().port}`;
     return this;
@@ -231,6 +239,7 @@ class KubeApiStandIn {
   async stop() {
     if (!this.server) return;
     this.server.closeAllConnections();
+    for (const socket of this.sockets) socket.destroy();
     await new Promise((resolve) => this.server.close(resolve));
     this.server = undefined;
   }

@@ -140,11 +140,28 @@ impl DispatchStrategy {
         let map = Object::from_raw(env.raw(), map);
         let mut strategies: HashMap<String, ObjectRef<false>> = HashMap::new();
         let mut failure = None;
-        for key in Object::keys(&map)? {
-            if !map.has_own_property(&key)? {
-                continue;
-            }
-            let value: Unknown = map.get_named_property(&key)?;
+        // A proxy or getter that throws is the caller's input: it becomes an error naming the
+        // field, never the trap's own exception.
+        let keys = Object::keys(&map).map_err(|_| {
+            take_exception(&env);
+            invalid("options.authStrategyMap".into(), "readable")
+        })?;
+        for key in keys {
+            let value = match map.has_own_property(&key).and_then(|own| {
+                own.then(|| map.get_named_property::<Unknown>(&key))
+                    .transpose()
+            }) {
+                Ok(Some(value)) => value,
+                Ok(None) => continue,
+                Err(_) => {
+                    take_exception(&env);
+                    failure = Some(invalid(
+                        format!("options.authStrategyMap.{key}"),
+                        "readable",
+                    ));
+                    break;
+                }
+            };
             let has_get_credential = is_object(&env, value.raw())
                 && property(&env, value.raw(), c"getCredential")
                     .is_some_and(|f| type_of(&env, f) == sys::ValueType::napi_function);

@@ -199,49 +199,56 @@ impl PinnipedClient {
         let bytes = read_body_limited(response, MAX_RESPONSE_BYTES)
             .await
             .map_err(|reason| upstream(&endpoint, format!("HTTP {status}: {reason}")))?;
-        let answer: Value = serde_json::from_slice(&bytes).map_err(|_| {
-            upstream(
-                &endpoint,
-                format!("HTTP {status}: the response is not JSON"),
-            )
-        })?;
-        if let Some(credential) = answer
-            .pointer("/status/credential")
-            .filter(|c| c.is_object())
-        {
-            let field = |name: &str| {
-                credential
-                    .get(name)
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .ok_or_else(|| {
-                        upstream(
-                            &endpoint,
-                            format!("HTTP {status}: status.credential.{name} is missing"),
-                        )
-                    })
-            };
-            return Ok(ClientCerts {
-                cert: field("clientCertificateData")?.into(),
-                key: Secret::new(field("clientKeyData")?),
-                expiration_timestamp: field("expirationTimestamp")?,
-            });
-        }
-        // A Kubernetes `Status` (401, 403, 404...) carries its reason in `message`; a refused
-        // token is a *successful* create with `status.message` ("authentication failed").
-        let message = if answer.get("kind").and_then(Value::as_str) == Some("Status") {
-            answer.get("message").and_then(Value::as_str)
-        } else {
-            answer.pointer("/status/message").and_then(Value::as_str)
-        };
-        Err(upstream(
-            &endpoint,
-            match message {
-                Some(m) => format!("{m} (HTTP {status})"),
-                None => format!("HTTP {status}: no credential in the response"),
-            },
-        ))
+        parse_token_credential_response(&endpoint, status, &bytes)
     }
+}
+
+/// The Concierge's answer to a TokenCredentialRequest (`status` and body bytes, untrusted):
+/// the credential, or an error naming `endpoint` with the Concierge's own reason. Public so
+/// the parser fuzzers (fuzz/) can feed it arbitrary bytes.
+pub fn parse_token_credential_response(
+    endpoint: &str,
+    status: u16,
+    bytes: &[u8],
+) -> Result<ClientCerts, AuthError> {
+    let answer: Value = serde_json::from_slice(bytes)
+        .map_err(|_| upstream(endpoint, format!("HTTP {status}: the response is not JSON")))?;
+    if let Some(credential) = answer
+        .pointer("/status/credential")
+        .filter(|c| c.is_object())
+    {
+        let field = |name: &str| {
+            credential
+                .get(name)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    upstream(
+                        endpoint,
+                        format!("HTTP {status}: status.credential.{name} is missing"),
+                    )
+                })
+        };
+        return Ok(ClientCerts {
+            cert: field("clientCertificateData")?.into(),
+            key: Secret::new(field("clientKeyData")?),
+            expiration_timestamp: field("expirationTimestamp")?,
+        });
+    }
+    // A Kubernetes `Status` (401, 403, 404...) carries its reason in `message`; a refused
+    // token is a *successful* create with `status.message` ("authentication failed").
+    let message = if answer.get("kind").and_then(Value::as_str) == Some("Status") {
+        answer.get("message").and_then(Value::as_str)
+    } else {
+        answer.pointer("/status/message").and_then(Value::as_str)
+    };
+    Err(upstream(
+        endpoint,
+        match message {
+            Some(m) => format!("{m} (HTTP {status})"),
+            None => format!("HTTP {status}: no credential in the response"),
+        },
+    ))
 }
 
 /// Epoch milliseconds until which `certs` may be served: the earlier of the Concierge's

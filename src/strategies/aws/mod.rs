@@ -43,6 +43,8 @@ const CREDENTIAL_REFRESH_EARLY_MS: u64 = 5 * 60 * 1000;
 const TOKEN_CREDENTIAL_MARGIN_MS: u64 = 60 * 1000;
 /// Credentials without an expiry (environment, static) are re-read this often.
 const NON_EXPIRING_REFRESH_MS: u64 = 15 * 60 * 1000;
+/// How much later than an upstream call's own bound the caches give up (see `cache` in `new`).
+const CACHE_TIMEOUT_MARGIN: Duration = Duration::from_millis(250);
 /// `RoleSessionName` of roles assumed for the `kubernetes.io/aws-assume-role` annotation.
 pub const ANNOTATION_ROLE_SESSION: &str = "backstage-kubernetes";
 /// `RoleSessionName` of `accounts[].roleName` roles, as `integration-aws-node`.
@@ -179,6 +181,7 @@ struct Inner {
     accounts: HashMap<String, Arc<Source>>,
     defaults: AccountDefaults,
     sts: Sts,
+    timeout: Duration,
     credentials: ExpiringCache<String, AwsCredentials>,
     main_account_id: ExpiringCache<(), String>,
     tokens: ExpiringCache<TokenKey, Secret>,
@@ -217,7 +220,9 @@ impl AwsIamStrategy {
             .collect();
         let cache = |capacity: usize, what: &'static str| CacheConfig {
             capacity: if options.cache { capacity } else { 0 },
-            fetch_timeout: options.timeout,
+            // Each upstream call is bounded by `timeout` and names its upstream when it runs
+            // out; the caches' own bound (the last resort) comes after, not at the same time.
+            fetch_timeout: options.timeout + CACHE_TIMEOUT_MARGIN,
             owner: "aws",
             what,
             clock: Arc::clone(&options.clock),
@@ -232,6 +237,7 @@ impl AwsIamStrategy {
                 accounts,
                 defaults: account_defaults,
                 sts: Sts::new(options.timeout),
+                timeout: options.timeout,
                 credentials: ExpiringCache::new(cache(256, "credentials (STS)")),
                 // The main account id is discovered once (a failure is not kept).
                 main_account_id: ExpiringCache::new(CacheConfig {
@@ -288,7 +294,7 @@ impl Inner {
     async fn fetch(self: &Arc<Self>, source: &Source) -> Result<AwsCredentials, AuthError> {
         match source {
             Source::Static(c) => Ok(c.clone()),
-            Source::Sdk { source, .. } => source.credentials("AWS credential chain").await,
+            Source::Sdk { source, .. } => source.credentials(self.timeout).await,
             Source::Role {
                 master,
                 role_arn,

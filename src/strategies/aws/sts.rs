@@ -3,8 +3,10 @@
 //! profiles through `aws-config`. Errors name STS, the operation and the AWS error code.
 
 use std::error::Error as StdError;
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
+use aws_config::default_provider::credentials::DefaultCredentialsChain;
 use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -49,12 +51,28 @@ pub fn from_sdk_credentials(c: &Credentials) -> AwsCredentials {
     }
 }
 
-/// The cause chain of an SDK error, which holds no credentials.
+/// The cause chain of an SDK error. Some SDK errors embed the raw HTTP response (`Debug` of
+/// its headers and body) in their text: that part is cut, since a body can hold credentials
+/// and can be large; a cause is also capped in length.
 fn chain(err: &dyn StdError) -> String {
-    let mut parts = vec![err.to_string()];
+    let clean = |text: String| {
+        let text = match text.find(" Response {") {
+            Some(at) => text[..at].trim_end().to_string(),
+            None => text,
+        };
+        if text.chars().count() > MAX_CAUSE_CHARS {
+            format!(
+                "{}…",
+                text.chars().take(MAX_CAUSE_CHARS).collect::<String>()
+            )
+        } else {
+            text
+        }
+    };
+    let mut parts = vec![clean(err.to_string())];
     let mut source = err.source();
     while let Some(s) = source {
-        let text = s.to_string();
+        let text = clean(s.to_string());
         if !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
@@ -62,6 +80,8 @@ fn chain(err: &dyn StdError) -> String {
     }
     parts.join(": ")
 }
+
+const MAX_CAUSE_CHARS: usize = 300;
 
 fn sts_error<E>(operation: &'static str, target: &str, err: SdkError<E>) -> AuthError
 where
@@ -147,6 +167,15 @@ impl Sts {
     pub fn new(timeout: Duration) -> Self {
         Sts {
             client: OnceCell::new(),
+            timeout,
+        }
+    }
+
+    /// Over a given client instead of one configured from the environment: the parser
+    /// fuzzers (fuzz/) give it an HTTP client that answers with arbitrary bytes.
+    pub fn with_client(client: aws_sdk_sts::Client, timeout: Duration) -> Self {
+        Sts {
+            client: OnceCell::new_with(Some(client)),
             timeout,
         }
     }
@@ -260,52 +289,125 @@ impl Sts {
 pub enum SdkSource {
     Chain {
         region: String,
-        chain: OnceCell<aws_config::default_provider::credentials::DefaultCredentialsChain>,
+        /// Built on first use; dropped after a failure, so the next call starts afresh. The
+        /// chain's IMDS client keeps its session token for hours, and a token garbled in
+        /// transit (a truncated answer) would otherwise fail every call until it expires.
+        chain: std::sync::Mutex<Option<Arc<DefaultCredentialsChain>>>,
     },
-    Profile(aws_config::profile::ProfileFileCredentialsProvider),
+    Profile {
+        name: String,
+        provider: aws_config::profile::ProfileFileCredentialsProvider,
+    },
+}
+
+/// What the default chain ends with, for errors: its network sources (ECS container
+/// credentials, IMDS) are what fail or hang, and an operator needs to know which was asked.
+/// The endpoint is shown without its query.
+fn chain_description() -> String {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let no_query = |u: String| u.split(['?', '#']).next().unwrap_or_default().to_string();
+    let last = if let Some(uri) = var("AWS_CONTAINER_CREDENTIALS_FULL_URI") {
+        format!("ECS container credentials at {}", no_query(uri))
+    } else if let Some(path) = var("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") {
+        format!(
+            "ECS container credentials at http://169.254.170.2{}",
+            no_query(path)
+        )
+    } else if var("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return "AWS credential chain".to_string();
+    } else {
+        format!(
+            "IMDS at {}",
+            no_query(
+                var("AWS_EC2_METADATA_SERVICE_ENDPOINT")
+                    .unwrap_or_else(|| "http://169.254.169.254".to_string())
+            )
+        )
+    };
+    format!("AWS credential chain (last source: {last})")
 }
 
 impl SdkSource {
     pub fn chain(region: Option<&str>) -> Self {
         SdkSource::Chain {
             region: region.unwrap_or("us-east-1").to_string(),
-            chain: OnceCell::new(),
+            chain: std::sync::Mutex::new(None),
         }
     }
 
     pub fn profile(name: &str, region: Option<&str>) -> Self {
         let config =
             ProviderConfig::default().with_region(region.map(|r| Region::new(r.to_string())));
-        SdkSource::Profile(
-            aws_config::profile::ProfileFileCredentialsProvider::builder()
+        SdkSource::Profile {
+            name: name.to_string(),
+            provider: aws_config::profile::ProfileFileCredentialsProvider::builder()
                 .configure(&config)
                 .profile_name(name)
                 .build(),
-        )
+        }
     }
 
-    pub async fn credentials(&self, what: &str) -> Result<AwsCredentials, AuthError> {
-        let result = match self {
-            SdkSource::Chain { region, chain } => {
-                let chain = chain
-                    .get_or_init(|| async {
-                        aws_config::default_provider::credentials::DefaultCredentialsChain::builder(
-                        )
-                        .region(Region::new(region.clone()))
-                        .build()
-                        .await
-                    })
-                    .await;
-                chain.provide_credentials().await
-            }
-            SdkSource::Profile(p) => p.provide_credentials().await,
+    /// Names the source in errors.
+    pub fn describe(&self) -> String {
+        match self {
+            SdkSource::Chain { .. } => chain_description(),
+            SdkSource::Profile { name, .. } => format!("AWS profile {name}"),
+        }
+    }
+
+    /// Credentials, or an error naming the source, within `timeout`: the SDK's own metadata
+    /// clients retry with their own time limits, which could outlast the caller's.
+    pub async fn credentials(&self, timeout: Duration) -> Result<AwsCredentials, AuthError> {
+        let upstream = |reason: String| AuthError::Upstream {
+            strategy: "aws",
+            endpoint: self.describe(),
+            reason,
         };
+        let result = match tokio::time::timeout(timeout, self.provide()).await {
+            Ok(result) => result
+                .map(|c| from_sdk_credentials(&c))
+                .map_err(|e| upstream(chain(&e))),
+            Err(_) => Err(upstream(format!(
+                "no answer within {} ms",
+                timeout.as_millis()
+            ))),
+        };
+        if result.is_err() {
+            self.forget_chain();
+        }
         result
-            .map(|c| from_sdk_credentials(&c))
-            .map_err(|e| AuthError::Upstream {
-                strategy: "aws",
-                endpoint: what.to_string(),
-                reason: chain(&e),
-            })
+    }
+
+    fn forget_chain(&self) {
+        if let SdkSource::Chain { chain, .. } = self {
+            if let Ok(mut slot) = chain.lock() {
+                *slot = None;
+            }
+        }
+    }
+
+    async fn provide(&self) -> aws_credential_types::provider::Result {
+        match self {
+            SdkSource::Chain { region, chain } => {
+                let current = chain.lock().map(|c| c.clone()).unwrap_or_default();
+                let built = match current {
+                    Some(built) => built,
+                    None => {
+                        let built = Arc::new(
+                            DefaultCredentialsChain::builder()
+                                .region(Region::new(region.clone()))
+                                .build()
+                                .await,
+                        );
+                        if let Ok(mut slot) = chain.lock() {
+                            *slot = Some(Arc::clone(&built));
+                        }
+                        built
+                    }
+                };
+                built.provide_credentials().await
+            }
+            SdkSource::Profile { provider, .. } => provider.provide_credentials().await,
+        }
     }
 }

@@ -1,0 +1,174 @@
+'use strict';
+// Every upstream the package calls, as one descriptor each. Adding an upstream to the fault
+// suite is one entry here:
+//   name      how errors must name it (also the key in the results file)
+//   names     RegExp the Error message must match
+//   healthy   (req, body, res) answers as the real service does (checks what it checks)
+//   throttle  optional: the service's own throttling answer (default: 429)
+//   env       optional: (endpoint) -> real-environment variables that point the client at it
+//   scheme    'http' or 'https': which address of the fault server `endpoint` is
+//   make      (ctx) -> a strategy (ctx.timeoutMs, ctx.cache; made after `env` is applied)
+//   call      (strategy, ctx, n) -> promise of a credential; `n` is distinct per call, so calls
+//             that should reach the upstream are not answered from a cache
+//   perCallEndpoint  true when the endpoint is per call (so an endpoint fault can clear on the
+//             same instance); otherwise a new instance is made with the good endpoint
+
+const crypto = require('node:crypto');
+const { AwsIamStrategy, PinnipedStrategy } = require('../..');
+const { createCA, issue, keyPair } = require('../helpers/pki');
+
+const MARK = 'LEAKCANARY';
+const MAIN = { accessKeyId: 'AKIAFAULTSEXAMPLE001', secretAccessKey: `mainSecret/${MARK}/0001` };
+
+const stsCredentials = () => ({
+  AccessKeyId: `ASIA${crypto.randomBytes(8).toString('hex').toUpperCase()}`,
+  SecretAccessKey: `stsSecret/${MARK}/${crypto.randomBytes(6).toString('hex')}`,
+  SessionToken: `stsSession${MARK}${crypto.randomBytes(12).toString('base64')}`,
+});
+const inAnHour = () => new Date(Date.now() + 3600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+function stsXml(res, status, text) {
+  res.writeHead(status, { 'content-type': 'text/xml' });
+  res.end(text);
+}
+
+const sts = {
+  name: 'STS',
+  names: /\bSTS\b/,
+  scheme: 'http',
+  env: (endpoint) => ({ AWS_ENDPOINT_URL_STS: endpoint }),
+  healthy(req, body, res) {
+    const params = new URLSearchParams(body);
+    // STS refuses unsigned requests.
+    if (!/^AWS4-HMAC-SHA256 Credential=AKIAFAULTSEXAMPLE001\//.test(req.headers.authorization ?? '')) {
+      return stsXml(res, 403, '<ErrorResponse><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code><Message>unsigned</Message></Error></ErrorResponse>');
+    }
+    if (params.get('Action') !== 'AssumeRole' || !params.get('RoleArn')) {
+      return stsXml(res, 400, '<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>bad action</Message></Error></ErrorResponse>');
+    }
+    const c = stsCredentials();
+    stsXml(
+      res,
+      200,
+      `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials>` +
+        `<AccessKeyId>${c.AccessKeyId}</AccessKeyId><SecretAccessKey>${c.SecretAccessKey}</SecretAccessKey>` +
+        `<SessionToken>${c.SessionToken}</SessionToken><Expiration>${inAnHour()}</Expiration></Credentials>` +
+        `<AssumedRoleUser><AssumedRoleId>AROA:s</AssumedRoleId><Arn>${params.get('RoleArn')}/s</Arn></AssumedRoleUser>` +
+        `</AssumeRoleResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></AssumeRoleResponse>`,
+    );
+  },
+  throttle: (_req, _body, res) =>
+    stsXml(res, 400, '<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>'),
+  malformed: '<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>oops',
+  make: ({ timeoutMs, cache }) =>
+    new AwsIamStrategy({ config: { aws: { mainAccount: MAIN, accounts: [{ accountId: '123456789012', ...MAIN }] } }, timeoutMs, cache }),
+  call: (s, _ctx, n) =>
+    s.getCredential(
+      { name: 'eks', url: 'https://127.0.0.1:6443', authMetadata: { 'kubernetes.io/aws-assume-role': `arn:aws:iam::123456789012:role/r${n}` } },
+      {},
+    ),
+};
+
+function imdsHealthy(req, _body, res) {
+  const json = (status, value) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(value));
+  };
+  if (req.method === 'PUT' && req.url === '/latest/api/token') {
+    if (!req.headers['x-aws-ec2-metadata-token-ttl-seconds']) return json(400, {});
+    res.writeHead(200, { 'x-aws-ec2-metadata-token-ttl-seconds': '21600', 'content-type': 'text/plain' });
+    return res.end(`imds-session-${MARK}`);
+  }
+  if (req.headers['x-aws-ec2-metadata-token'] !== `imds-session-${MARK}`) return json(401, {});
+  if (req.url === '/latest/meta-data/iam/security-credentials/') {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    return res.end('imds-role');
+  }
+  if (req.url === '/latest/meta-data/iam/security-credentials/imds-role') {
+    const c = stsCredentials();
+    return json(200, { Code: 'Success', Type: 'AWS-HMAC', LastUpdated: new Date().toISOString(), AccessKeyId: c.AccessKeyId, SecretAccessKey: c.SecretAccessKey, Token: c.SessionToken, Expiration: inAnHour() });
+  }
+  return json(404, {});
+}
+
+const imds = {
+  name: 'IMDS',
+  names: /IMDS|instance metadata|169\.254|EC2/i,
+  scheme: 'http',
+  env: (endpoint) => ({ AWS_EC2_METADATA_DISABLED: null, AWS_EC2_METADATA_SERVICE_ENDPOINT: endpoint }),
+  healthy: imdsHealthy,
+  make: ({ timeoutMs, cache }) => new AwsIamStrategy({ timeoutMs, cache }),
+  call: (s) => s.getCredential({ name: 'eks', url: 'https://127.0.0.1:6443', authMetadata: {} }, {}),
+};
+
+const ECS_AUTH = `ecs-auth-${MARK}`;
+const ecs = {
+  name: 'ECS',
+  names: /ECS|container credentials|container metadata|ContainerCredentials/i,
+  scheme: 'http',
+  env: (endpoint) => ({ AWS_CONTAINER_CREDENTIALS_FULL_URI: `${endpoint}/ecs`, AWS_CONTAINER_AUTHORIZATION_TOKEN: ECS_AUTH }),
+  healthy(req, _body, res) {
+    res.setHeader('content-type', 'application/json');
+    if (req.url !== '/ecs' || req.headers.authorization !== ECS_AUTH) {
+      res.writeHead(401);
+      return res.end('{"message":"unauthorized"}');
+    }
+    const c = stsCredentials();
+    res.writeHead(200);
+    res.end(JSON.stringify({ AccessKeyId: c.AccessKeyId, SecretAccessKey: c.SecretAccessKey, Token: c.SessionToken, Expiration: inAnHour() }));
+  },
+  make: ({ timeoutMs, cache }) => new AwsIamStrategy({ timeoutMs, cache }),
+  call: (s) => s.getCredential({ name: 'eks', url: 'https://127.0.0.1:6443', authMetadata: {} }, {}),
+};
+
+let conciergePki;
+function conciergeCert(user) {
+  conciergePki ??= { ca: createCA('concierge-faults-ca'), keys: keyPair(), certs: new Map() };
+  let cert = conciergePki.certs.get(user);
+  if (!cert) {
+    cert = issue(conciergePki.ca, { commonName: user, keys: conciergePki.keys, lifetimeMs: 3600_000 });
+    conciergePki.certs.set(user, cert);
+  }
+  return cert;
+}
+
+const PINNIPED_GROUP = 'login.concierge.pinniped.dev/v1alpha1';
+const pinniped = {
+  name: 'Pinniped Concierge',
+  names: /pinniped|tokencredentialrequests/i,
+  scheme: 'https',
+  perCallEndpoint: true,
+  healthy(req, body, res) {
+    let tcr;
+    try {
+      tcr = JSON.parse(body);
+    } catch {
+      tcr = undefined;
+    }
+    const send = (status, value) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(value));
+    };
+    if (req.method !== 'POST' || req.url !== `/apis/${PINNIPED_GROUP}/tokencredentialrequests` || tcr?.kind !== 'TokenCredentialRequest' || typeof tcr?.spec?.token !== 'string') {
+      return send(400, { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'bad request', code: 400 });
+    }
+    const user = /^token-(\w+)-/.exec(tcr.spec.token)?.[1] ?? 'anyone';
+    const cert = conciergeCert(user);
+    send(201, {
+      kind: 'TokenCredentialRequest',
+      apiVersion: PINNIPED_GROUP,
+      status: { credential: { expirationTimestamp: cert.notAfter.toISOString().replace(/\.\d{3}Z$/, 'Z'), clientCertificateData: cert.certPem, clientKeyData: cert.keyPem } },
+    });
+  },
+  make: ({ timeoutMs, cache }) => new PinnipedStrategy({ timeoutMs, cache }),
+  call: (s, ctx, n) =>
+    s.getCredential(
+      { name: 'pinniped', url: ctx.endpoint, caData: ctx.caData, authMetadata: {} },
+      { pinniped: { clusteridtoken: `token-u${n % 7}-${n}-${MARK}` } },
+    ),
+};
+
+/** Every upstream, for the fault suite. New strategies add their upstreams here. */
+const upstreams = [sts, imds, ecs, pinniped];
+
+module.exports = { upstreams, MARK };

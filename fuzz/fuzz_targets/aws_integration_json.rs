@@ -1,0 +1,4 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    backstage_kubernetes_auth_native_fuzz::aws_integration_json(data)
+});
