@@ -60,14 +60,15 @@ class NativeStrategy extends binding.NativeStrategy {
 
   /** A token string, `null` (anonymous), `[cert, key]`, or a promise; throws on failure. */
   credentialNow(clusterDetails, requestAuth) {
-    if (this.#now !== undefined) this.setNow(Number(this.#now()));
-    return credentialNow(this.#handle, clusterDetails, requestAuth);
+    const now = this.#now === undefined ? undefined : Number(this.#now());
+    return credentialNow(this.#handle, clusterDetails, requestAuth, now);
   }
 
   getCredential(clusterDetails, requestAuth) {
     try {
-      if (this.#now !== undefined) this.setNow(Number(this.#now()));
-      return settled(credentialNow(this.#handle, clusterDetails, requestAuth));
+      // `options.now()` travels with the call: one native call, not two.
+      const now = this.#now === undefined ? undefined : Number(this.#now());
+      return settled(credentialNow(this.#handle, clusterDetails, requestAuth, now));
     } catch (error) {
       return Promise.reject(error);
     }

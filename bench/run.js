@@ -150,6 +150,10 @@ function cases({ sts, api, google }) {
   const passThrough = md({ 'kubernetes.io/oidc-token-provider': 'okta', serviceAccountToken: 'sa-token' });
   const auth = { aks: 'aks-token', google: 'google-token', oidc: { okta: 'oidc-token' } };
   const call = (cd, a = {}) => (s) => s.getCredential(cd, a);
+  // A TokenCredential as @azure/identity's: tokens valid for `seconds`.
+  const azureCredential = (seconds) => ({
+    getToken: async () => ({ token: `azure-token-${Date.now()}`, expiresOnTimestamp: Date.now() + seconds * 1000 }),
+  });
   return [
     {
       id: 'aws-static-nocache',
@@ -205,6 +209,22 @@ function cases({ sts, api, google }) {
       upstream: tcr,
       slowBackstage: true,
       target: { speedup: 1000, upstream: 1 },
+    },
+    {
+      id: 'azure-cached',
+      name: 'azure: cached token (a TokenCredential, token valid 1 h)',
+      backstage: () => new backstage.AzureIdentityStrategy(quietLogger, azureCredential(3600)),
+      ours: () => new native.AzureIdentityStrategy(quietLogger, azureCredential(3600)),
+      call: call(md({})),
+      target: { floor: 2 },
+    },
+    {
+      id: 'azure-refresh',
+      name: 'azure: refresh on every call (token inside the 15 min window)',
+      backstage: () => new backstage.AzureIdentityStrategy(quietLogger, azureCredential(600)),
+      ours: () => new native.AzureIdentityStrategy(quietLogger, azureCredential(600)),
+      call: call(md({})),
+      target: {},
     },
     {
       id: 'sa-static',
@@ -280,7 +300,7 @@ async function runCase(c, floorUs) {
   const checks = [];
   if (t.speedup) checks.push(row.speedup >= t.speedup);
   if (t.upstream) checks.push(row.ours.concurrent1000.upstreamRequests <= t.upstream);
-  if (t.floor) checks.push(row.vsFloor <= t.floor);
+  if (t.floor) checks.push(row.vsFloor <= t.floor && row.oursUsPerCall <= 1);
   checks.push(row.ours.rssGrowthMb < 10);
   row.meetsTarget = checks.every(Boolean);
   return row;

@@ -115,6 +115,19 @@ fn token_owner(kind: &str) -> &'static str {
 }
 
 impl Engine {
+    fn set_now(&self, env: &Env, ms: f64) -> Result<()> {
+        if !(ms.is_finite() && ms >= 0.0) {
+            return Err(self.realm.input(
+                env,
+                InputError::new("options.now()", "a number of epoch milliseconds"),
+            ));
+        }
+        if let Some(clock) = &self.clock {
+            clock.set(ms as u64);
+        }
+        Ok(())
+    }
+
     /// `credentialNow(handle, clusterDetails, requestAuth)`, after the handle is unpacked.
     /// The TLS fields are read only if the strategy asks for them (`require_tls`) in its
     /// first poll; it is then polled anew with them.
@@ -216,16 +229,7 @@ impl NativeStrategy {
     /// Stores what the `now` option returned; the next call measures time with it.
     #[napi(catch_unwind, js_name = "setNow")]
     pub fn set_now(&self, env: &Env, ms: f64) -> Result<()> {
-        if !(ms.is_finite() && ms >= 0.0) {
-            return Err(self.engine.realm.input(
-                env,
-                InputError::new("options.now()", "a number of epoch milliseconds"),
-            ));
-        }
-        if let Some(clock) = &self.engine.clock {
-            clock.set(ms as u64);
-        }
-        Ok(())
+        self.engine.set_now(env, ms)
     }
 
     /// The handle `credentialNow` takes: `[state, ...propertyNames]`. The JS layer keeps it
@@ -327,8 +331,8 @@ unsafe extern "C" fn credential_now_callback(
 ) -> sys::napi_value {
     let env = Env::from_raw(raw_env);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let mut argc = 3usize;
-        let mut argv = [ptr::null_mut(); 3];
+        let mut argc = 4usize;
+        let mut argv = [ptr::null_mut(); 4];
         check_status!(unsafe {
             sys::napi_get_cb_info(
                 raw_env,
@@ -342,6 +346,14 @@ unsafe extern "C" fn credential_now_callback(
         let engine = unsafe { engine_of(raw_env, argv[0]) }.ok_or_else(|| {
             Error::new(Status::InvalidArg, "credentialNow: not a strategy handle")
         })?;
+        // The 4th argument: what `options.now()` returned, sampled by the JS layer.
+        let mut now = 0f64;
+        if argc >= 4
+            && unsafe { sys::napi_get_value_double(raw_env, argv[3], &mut now) }
+                == sys::Status::napi_ok
+        {
+            engine.set_now(&env, now)?;
+        }
         engine
             .credential_now(&env, Keys::Handle(argv[0]), argv[1], argv[2])
             .map(|v| v.raw())
