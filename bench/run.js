@@ -124,7 +124,6 @@ async function standIns() {
     concierge: { users: { 'alice-id-token': 'alice' }, reuseCertificates: true },
   }).start();
   const google = await new GoogleStandIn().start();
-  globalThis.__g = google;
   process.env.GCE_METADATA_HOST = google.metadataHost;
   return { sts, api, google };
 }
@@ -266,12 +265,10 @@ function cases({ sts, api, google }) {
 }
 
 async function runCase(c, floorUs) {
-  const dbg = (m) => process.env.BENCH_DEBUG && process.stderr.write(`${c.id}: ${m}\n`);
   const row = { id: c.id, name: c.name, target: c.target };
   if (c.backstage) {
     const theirs = c.backstage();
     const callTheirs = c.callBackstage ?? c.call;
-    dbg('backstage');
     await callTheirs(theirs);
     row.backstage = {
       callsPerS: await throughput(() => callTheirs(theirs)),
@@ -282,16 +279,12 @@ async function runCase(c, floorUs) {
     }
   }
   const ours = c.ours();
-  dbg('first call');
   await c.call(ours); // fills caches: every case measures the warm path
-  dbg('throughput');
   row.ours = {
     callsPerS: await throughput(() => c.call(ours)),
     latencyUs: await latency(() => c.call(ours), 2),
   };
-  dbg('concurrent');
   if (c.upstream) row.ours.concurrent1000 = await concurrent(c.ours, c.call, c.upstream);
-  dbg('rss');
   row.ours.rssGrowthMb = await rssGrowth(() => c.call(ours));
   if (row.backstage) row.speedup = row.ours.callsPerS / row.backstage.callsPerS;
   row.oursUsPerCall = 1e6 / row.ours.callsPerS;
@@ -370,7 +363,6 @@ function chart(result) {
 }
 
 async function main() {
-  const keepAlive = setInterval(() => process.env.BENCH_DEBUG && console.error('requests', globalThis.__g?.requests.length), 5000);
   const stands = await standIns();
   try {
     const floor = await throughput(() => binding.napiFloor());
