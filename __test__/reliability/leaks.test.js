@@ -70,7 +70,7 @@ describe('cached paths', () => {
 });
 
 describe('refresh paths against the stand-ins', () => {
-  it.each(upstreams.map((u) => [u.name, u]))(`%s: ${REFRESH_CALLS} calls, sockets within the pool`, async (name, upstream) => {
+  it.each(upstreams.filter((u) => u.refreshLeakCheck !== false).map((u) => [u.name, u]))(`%s: ${REFRESH_CALLS} calls, sockets within the pool`, async (name, upstream) => {
     const server = await new FaultServer(upstream).start();
     try {
       const endpoint = upstream.scheme === 'https' ? server.httpsUrl : server.httpUrl;
