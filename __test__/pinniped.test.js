@@ -246,9 +246,9 @@ describe('PinnipedStrategy', () => {
       Object.defineProperty(cd, 'caData', { enumerable: true, get: () => (reads++, caData) });
       return cd;
     };
-    const first = await s.getCredential(counted(), auth('alice-id-token'));
+    const first = await s.getCredential(counted(), auth('alice-id-token-LEAKCANARY'));
     expect(reads).toBe(1);
-    for (let i = 0; i < 10; i++) expect(await s.getCredential(counted(), auth('alice-id-token'))).toStrictEqual(first);
+    for (let i = 0; i < 10; i++) expect(await s.getCredential(counted(), auth('alice-id-token-LEAKCANARY'))).toStrictEqual(first);
     expect(reads).toBe(1);
     expect(api.tcr).toHaveLength(1);
   });
