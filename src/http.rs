@@ -90,6 +90,26 @@ pub async fn read_body_limited(
     }
 }
 
+/// Sends `request` with `timeout` and reads at most `max` bytes of the answer: the status and
+/// the body, or the reason to put after the caller's name for the endpoint (the same words for
+/// every upstream: `no answer within ... ms`, `HTTP 502: the response is larger than ...`).
+pub async fn exchange(
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+    max: usize,
+) -> Result<(u16, Vec<u8>), String> {
+    let response = request
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| upstream_reason(&e, timeout))?;
+    let status = response.status().as_u16();
+    let body = read_body_limited(response, max)
+        .await
+        .map_err(|reason| format!("HTTP {status}: {reason}"))?;
+    Ok((status, body))
+}
+
 /// What went wrong with a request, in words, without the URL's query (the caller names the
 /// endpoint): a timeout, or the chain of causes (e.g. the TLS verifier's reason).
 pub fn upstream_reason(e: &reqwest::Error, timeout: Duration) -> String {

@@ -16,7 +16,7 @@ use super::supplied_token;
 use crate::cache::{CacheConfig, Expiring, ExpiringCache};
 use crate::clock::{system_clock, SharedClock};
 use crate::error::{AuthError, InputError};
-use crate::http::{read_body_limited, shared_factory, upstream_reason, DEFAULT_TIMEOUT};
+use crate::http::{exchange, shared_factory, DEFAULT_TIMEOUT};
 use crate::options::Options;
 use crate::secret::Secret;
 use crate::strategy::AuthenticationStrategy;
@@ -186,19 +186,14 @@ impl PinnipedClient {
             },
         })
         .map_err(|e| upstream(&endpoint, format!("cannot encode the request: {e}")))?;
-        let response = client
+        let request = client
             .post(url)
             .header(reqwest::header::ACCEPT, "application/json")
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .timeout(self.timeout)
-            .send()
+            .body(body);
+        let (status, bytes) = exchange(request, self.timeout, MAX_RESPONSE_BYTES)
             .await
-            .map_err(|e| upstream(&endpoint, upstream_reason(&e, self.timeout)))?;
-        let status = response.status().as_u16();
-        let bytes = read_body_limited(response, MAX_RESPONSE_BYTES)
-            .await
-            .map_err(|reason| upstream(&endpoint, format!("HTTP {status}: {reason}")))?;
+            .map_err(|reason| upstream(&endpoint, reason))?;
         parse_token_credential_response(&endpoint, status, &bytes)
     }
 }

@@ -22,7 +22,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use crate::error::AuthError;
-use crate::http::{read_body_limited, shared_factory, upstream_reason, TlsSettings};
+use crate::http::{exchange, shared_factory, upstream_reason, TlsSettings};
 use crate::secret::Secret;
 
 pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
@@ -242,15 +242,9 @@ async fn send(
     request: reqwest::RequestBuilder,
     timeout: Duration,
 ) -> Result<AccessToken, AuthError> {
-    let response = request
-        .timeout(timeout)
-        .send()
+    let (status, bytes) = exchange(request, timeout, MAX_RESPONSE_BYTES)
         .await
-        .map_err(|e| upstream(owner, endpoint, upstream_reason(&e, timeout)))?;
-    let status = response.status().as_u16();
-    let bytes = read_body_limited(response, MAX_RESPONSE_BYTES)
-        .await
-        .map_err(|reason| upstream(owner, endpoint, format!("HTTP {status}: {reason}")))?;
+        .map_err(|reason| upstream(owner, endpoint, reason))?;
     parse_token_answer(owner, endpoint, status, &bytes)
 }
 
