@@ -25,7 +25,7 @@ use crate::cache::{CacheConfig, Expiring, ExpiringCache};
 use crate::clock::{system_clock, SharedClock};
 use crate::error::AuthError;
 use crate::http::{
-    read_body_limited, shared_factory, upstream_reason, TlsSettings, DEFAULT_TIMEOUT,
+    exchange, read_body_limited, shared_factory, upstream_reason, TlsSettings, DEFAULT_TIMEOUT,
 };
 use crate::secret::Secret;
 use crate::strategy::AuthenticationStrategy;
@@ -269,19 +269,18 @@ impl Inner {
             .extend_pairs(form)
             .finish();
         let client = shared_factory().client(NAME, &TlsSettings::default())?;
-        let response = client
+        let request = client
             .post(url)
             .header(
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
             )
             .header(reqwest::header::ACCEPT, "application/json")
-            .body(body)
-            .timeout(self.timeout)
-            .send()
+            .body(body);
+        let (status, bytes) = exchange(request, self.timeout, MAX_RESPONSE_BYTES)
             .await
-            .map_err(|e| upstream(&endpoint, upstream_reason(&e, self.timeout)))?;
-        token_answer(&endpoint, response).await
+            .map_err(|reason| upstream(&endpoint, reason))?;
+        parse_token_answer(&endpoint, status, &bytes)
     }
 
     /// The attached service account's token from the metadata server (GCE, GKE Workload
@@ -562,7 +561,11 @@ async fn token_answer(
     let bytes = read_body_limited(response, MAX_RESPONSE_BYTES)
         .await
         .map_err(|reason| upstream(endpoint, format!("HTTP {status}: {reason}")))?;
-    let answer: Option<Value> = serde_json::from_slice(&bytes).ok();
+    parse_token_answer(endpoint, status, &bytes)
+}
+
+fn parse_token_answer(endpoint: &str, status: u16, bytes: &[u8]) -> Result<TokenAnswer, AuthError> {
+    let answer: Option<Value> = serde_json::from_slice(bytes).ok();
     if !(200..300).contains(&status) {
         let code = answer
             .as_ref()
