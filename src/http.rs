@@ -3,7 +3,7 @@
 //! same everywhere: one pooled client per distinct TLS setup, built once and reused.
 
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 
@@ -98,11 +98,23 @@ pub async fn exchange(
     timeout: Duration,
     max: usize,
 ) -> Result<(u16, Vec<u8>), String> {
-    let response = request
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|e| upstream_reason(&e, timeout))?;
+    let started = Instant::now();
+    let again = request.try_clone();
+    let response = match request.timeout(timeout).send().await {
+        Ok(response) => response,
+        // A connection that broke after it was made and before any answer (a server closing
+        // an idle keep-alive connection as we reuse it): sent once more, in the time left.
+        // Our requests ask for a token and change nothing upstream, so a repeat is harmless.
+        Err(e) if !e.is_timeout() && !e.is_connect() && again.is_some() => {
+            let left = timeout.saturating_sub(started.elapsed());
+            match again {
+                Some(again) if !left.is_zero() => again.timeout(left).send().await,
+                _ => Err(e),
+            }
+            .map_err(|e| upstream_reason(&e, timeout))?
+        }
+        Err(e) => return Err(upstream_reason(&e, timeout)),
+    };
     let status = response.status().as_u16();
     let body = read_body_limited(response, max)
         .await
@@ -140,10 +152,21 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+/// Also in the README and the reliability suite's socket check.
+const POOL_MAX_IDLE_PER_HOST: usize = 8;
+
 fn build_client(owner: &'static str, tls: &TlsSettings) -> Result<reqwest::Client, AuthError> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(DEFAULT_TIMEOUT)
-        .pool_idle_timeout(Duration::from_secs(90))
+        // Below the shortest common server keep-alive (Node's 5 s): a connection the server
+        // is closing must not be picked for the next request. Our upstream calls are minutes
+        // apart (token refreshes), so little reuse is lost.
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        // Idle connections kept per host: without a cap, connections opened in a burst (or
+        // when a request races a connection going back to the pool) stay open until they
+        // time out.
+        .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
         // An upstream that redirects a credential request elsewhere is not followed.
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy();

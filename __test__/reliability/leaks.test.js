@@ -91,7 +91,9 @@ describe('refresh paths against the stand-ins', () => {
       // client keeps ~2.5 connections per call in flight (token, role, credentials); 3 more
       // sockets are the child's stdio.
       expect(r.socketsAfter).toBeLessThanOrEqual(3 + 3 * r.concurrency);
-      expect(r.socketsAfter - r.socketsBefore).toBeLessThanOrEqual(2);
+      // Within the pool: our HTTP client keeps at most 8 idle connections per host
+      // (POOL_MAX_IDLE_PER_HOST in src/http.rs); a leak grows with the calls.
+      expect(r.socketsAfter - r.socketsBefore).toBeLessThanOrEqual(8);
     } finally {
       await server.stop();
     }

@@ -179,11 +179,6 @@ const entra = {
   names: /Entra|oauth2\/v2\.0\/token|authority/i,
   // Plain HTTP is accepted for a loopback authority only; Entra's TLS uses the system roots.
   scheme: 'http',
-  // Not in the refresh-path socket check yet: with 8 calls in flight, one scope each, sockets
-  // went 16 -> 16 (500 calls; once 16 -> 19) and 16 -> 22 (10,000 calls), inside the absolute
-  // bound (27) but over the allowed growth of 2. Not linear in the calls; unexplained, so
-  // open in issue 7.
-  refreshLeakCheck: false,
   healthy(req, body, res) {
     const form = new URLSearchParams(body);
     if (req.method !== 'POST' || req.url !== '/tenant-faults/oauth2/v2.0/token') {
