@@ -231,7 +231,9 @@ class AwsIamStrategy extends NativeStrategy {
 function presignEksToken(options) {
   let input = options;
   const signingTime = readable(() => options?.signingTime, 'options.signingTime');
-  if (Object.prototype.toString.call(signingTime) === '[object Date]') {
+  // `toString` reads `Symbol.toStringTag`, which a proxy can make throw.
+  const isDate = readable(() => Object.prototype.toString.call(signingTime) === '[object Date]', 'options.signingTime');
+  if (isDate) {
     input = {
       clusterId: readable(() => options.clusterId, 'options.clusterId'),
       region: readable(() => options.region, 'options.region'),

@@ -62,6 +62,16 @@ describe('presignEksToken: golden vectors (contract 5.3)', () => {
     expect(presignEksToken({ clusterId: 'test-cluster', credentials: EXAMPLE, signingTime: T })).toBe(token);
   });
 
+  it('names signingTime when it cannot be inspected (a proxy whose traps throw)', () => {
+    const trap = () => {
+      throw new Error('proxy trap');
+    };
+    const signingTime = new Proxy({}, { get: trap, getOwnPropertyDescriptor: trap, has: trap, ownKeys: trap });
+    expect(() => presignEksToken({ clusterId: 'c', credentials: EXAMPLE, signingTime })).toThrow(
+      new TypeError('options.signingTime must be readable'),
+    );
+  });
+
   it('x-k8s-aws-id: other-name', () => {
     const token = presignEksToken({ clusterId: 'other-name', credentials: EXAMPLE, signingTime: T });
     expect(sigOf(token)).toBe('311847e75bf5bdbc6515b87477fc6a27d4ad94f1d2874de1f43b8cff731f1193');
