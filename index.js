@@ -316,6 +316,14 @@ class DispatchStrategy extends binding.DispatchStrategy {
   constructor(options) {
     super(options, realm);
   }
+
+  getCredential(clusterDetails, requestAuth) {
+    // Throws synchronously when no strategy matches, as Backstage's does.
+    const strategy = this.strategyFor(clusterDetails);
+    const getCredential = strategy.getCredential;
+    if (typeof getCredential !== 'function') return super.getCredential(clusterDetails, requestAuth);
+    return getCredential.call(strategy, clusterDetails, requestAuth);
+  }
 }
 
 /** Backstage registration names → our classes, for every name we implement natively. */

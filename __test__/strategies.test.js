@@ -252,6 +252,30 @@ describe('DispatchStrategy', () => {
     }
   });
 
+  it('reads only the auth-provider annotation to choose', async () => {
+    const authMetadata = { 'kubernetes.io/auth-provider': 'aks' };
+    Object.defineProperty(authMetadata, 'unrelated', {
+      enumerable: true,
+      get() {
+        throw new Error('read unrelated');
+      },
+    });
+    const dispatch = new DispatchStrategy({ authStrategyMap: { aks: new AksStrategy() } });
+    await expect(dispatch.getCredential({ name: 'c', url: 'https://c', authMetadata }, { aks: 'a-LEAKCANARY' })).resolves.toStrictEqual({
+      type: 'bearer token',
+      token: 'a-LEAKCANARY',
+    });
+  });
+
+  it('names a strategy whose getCredential stopped being a function', async () => {
+    const custom = mockStrategy();
+    const dispatch = new DispatchStrategy({ authStrategyMap: { custom } });
+    custom.getCredential = 'no longer';
+    await expect(
+      (async () => dispatch.getCredential(cluster({ 'kubernetes.io/auth-provider': 'custom' }), {}))(),
+    ).rejects.toThrow(new TypeError("the strategy's getCredential must be a function"));
+  });
+
   it('passes a JS strategy rejection through unchanged', async () => {
     const failing = mockStrategy();
     const reason = new Error('custom failure');

@@ -8,16 +8,18 @@ use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
 
-use super::convert;
+use super::convert::{self, PreparedInputs};
 use super::realm::Realm;
 use crate::error::InputError;
 use crate::strategies::dispatch::{provider_label, DispatchStrategy as CoreDispatch};
-use crate::types::ANNOTATION_AUTH_PROVIDER;
+use crate::types::{InputSpec, ANNOTATION_AUTH_PROVIDER};
 
 #[napi(custom_finalize)]
 pub struct DispatchStrategy {
     // Refs keep the strategy objects alive; released in `finalize` with the instance.
     core: CoreDispatch<ObjectRef<false>>,
+    /// The one `clusterDetails` value read: the provider annotation.
+    inputs: PreparedInputs,
     realm: Realm,
 }
 
@@ -183,12 +185,37 @@ impl DispatchStrategy {
         }
         Ok(DispatchStrategy {
             core: CoreDispatch::new(strategies),
+            inputs: PreparedInputs::new(InputSpec {
+                metadata_keys: &[ANNOTATION_AUTH_PROVIDER],
+                ..InputSpec::default()
+            }),
             realm,
         })
     }
 
-    /// Throws synchronously when no strategy matches, as Backstage's does; otherwise returns
-    /// the chosen strategy's own `getCredential(clusterDetails, requestAuth)` result.
+    /// The strategy `clusterDetails` names in its `kubernetes.io/auth-provider` annotation;
+    /// throws when none matches, as Backstage's `getCredential` does (synchronously). The JS
+    /// layer calls the strategy's `getCredential` itself: from native code that call would
+    /// cross the JS/native boundary twice more.
+    #[napi(catch_unwind, ts_return_type = "object")]
+    pub fn strategy_for<'e>(
+        &self,
+        env: &'e Env,
+        cluster_details: Unknown<'e>,
+    ) -> Result<Unknown<'e>> {
+        let cluster = convert::cluster_details(env, &cluster_details, &self.inputs)
+            .map_err(|e| self.realm.input(env, e))?;
+        let provider = provider_label(cluster.auth_metadata.get(ANNOTATION_AUTH_PROVIDER));
+        let strategy = self
+            .core
+            .for_credential(&provider)
+            .map_err(|e| self.realm.auth(env, e))?;
+        Ok(strategy.get_value(env)?.to_unknown())
+    }
+
+    /// `strategy_for(clusterDetails).getCredential(clusterDetails, requestAuth)`, all native;
+    /// the JS layer uses it when the strategy's `getCredential` is not a function, for the
+    /// error naming it.
     #[napi(catch_unwind, ts_return_type = "Promise<KubernetesCredential>")]
     pub fn get_credential<'e>(
         &self,
@@ -196,28 +223,10 @@ impl DispatchStrategy {
         cluster_details: Unknown<'e>,
         request_auth: Unknown<'e>,
     ) -> Result<Unknown<'e>> {
-        if !is_object(env, cluster_details.raw()) {
-            return Err(self
-                .realm
-                .input(env, InputError::new("clusterDetails", "an object")));
-        }
-        let metadata = property(env, cluster_details.raw(), c"authMetadata")
-            .map(|m| unsafe { Unknown::from_raw_unchecked(env.raw(), m) })
-            .ok_or_else(|| {
-                self.realm.input(
-                    env,
-                    InputError::new("clusterDetails.authMetadata", "readable"),
-                )
-            })?;
-        let provider = self.provider(env, &metadata, "clusterDetails.authMetadata")?;
-        let strategy = self
-            .core
-            .for_credential(&provider)
-            .map_err(|e| self.realm.auth(env, e))?;
-        let obj = strategy.get_value(env)?;
+        let strategy = self.strategy_for(env, cluster_details)?;
         self.call(
             env,
-            obj.raw(),
+            strategy.raw(),
             c"getCredential",
             &[cluster_details.raw(), request_auth.raw()],
         )
