@@ -7,8 +7,16 @@ export declare class DispatchStrategy {
    */
   constructor(options: unknown, realm?: RealmFactories)
   /**
-   * Throws synchronously when no strategy matches, as Backstage's does; otherwise returns
-   * the chosen strategy's own `getCredential(clusterDetails, requestAuth)` result.
+   * The strategy `clusterDetails` names in its `kubernetes.io/auth-provider` annotation;
+   * throws when none matches, as Backstage's `getCredential` does (synchronously). The JS
+   * layer calls the strategy's `getCredential` itself: from native code that call would
+   * cross the JS/native boundary twice more.
+   */
+  strategyFor(clusterDetails: unknown): object
+  /**
+   * `strategy_for(clusterDetails).getCredential(clusterDetails, requestAuth)`, all native;
+   * the JS layer uses it when the strategy's `getCredential` is not a function, for the
+   * error naming it.
    */
   getCredential(clusterDetails: unknown, requestAuth: unknown): Promise<KubernetesCredential>
   validateCluster(authMetadata: unknown): Error[]
@@ -24,10 +32,20 @@ export declare class NativeStrategy {
   /** Stores what the `now` option returned; the next call measures time with it. */
   setNow(ms: number): void
   /**
-   * The handle `credentialNow` takes: `[state, ...propertyNames]`. The JS layer keeps it
-   * in a private field; the names are JS strings made once (see `convert::Keys`).
+   * This instance's `getCredential` without the promise, as a function of its own:
+   * `(clusterDetails, requestAuth, now?, ...values)`, where `values` are the inputs the
+   * JS layer read (see `inputPlan`). It returns a token string, `null` (anonymous),
+   * `[cert, key]`, the index of the value that is the token, or a promise of the
+   * credential; it throws on failure. A plain N-API function holding the engine as its
+   * data, rather than a `#[napi]` method: napi-rs's method glue (receiver type checks,
+   * borrow tracking) cost more per call than the strategies' own work.
    */
-  handle(): unknown[]
+  bind(): (...args: unknown[]) => unknown
+  /**
+   * What the bound function's values are: one `[kind, ...names]` row per value, kinds
+   * `name`, `url`, `metadata`, `auth`, `authInner`, `authByMetadata`.
+   */
+  inputPlan(): string[][]
   validateCluster(authMetadata: unknown): Error[]
   presentAuthMetadata(authMetadata: unknown): Record<string, string>
   /** How many derived credentials (e.g. Pinniped certificates) the strategy has cached. */

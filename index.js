@@ -24,9 +24,11 @@ const realm = Object.freeze({
 });
 
 // The native side settles what it can without waiting and returns it as a primitive (see
-// `settle` in src/node/native.rs); this wraps it in a promise of this realm.
-function settled(result) {
+// `bind` in src/node/native.rs); this wraps it in a promise of this realm. A number is the
+// index of the read value that is the token (pass-through strategies).
+function settled(result, values) {
   if (typeof result === 'string') return Promise.resolve({ type: 'bearer token', token: result });
+  if (typeof result === 'number') return Promise.resolve({ type: 'bearer token', token: values[result] });
   if (result === null) return Promise.resolve({ type: 'anonymous' });
   if (Array.isArray(result)) {
     return Promise.resolve({ type: 'x509 client certificate', cert: result[0], key: result[1] });
@@ -34,11 +36,70 @@ function settled(result) {
   return result;
 }
 
-const credentialNow = binding.credentialNow;
+const NONE = [];
+
+// Reads the values a strategy's plan names (see `inputPlan` in src/node/native.rs), as the
+// native side would, but through V8's inline caches: an N-API property read costs ~100 ns,
+// this a few. Returns the values, or `undefined` for anything but strings and `undefined`
+// (and for containers that are not objects, or a getter that throws): the native side then
+// reads the objects itself and names what is wrong. No strategy logic: only reads.
+function inputReader(plan) {
+  if (plan.length === 0) return () => NONE;
+  const FAIL = {};
+  const value = (v) => (typeof v === 'string' || v === undefined ? v : FAIL);
+  const inner = (o, key) => {
+    if (o === undefined) return undefined;
+    return typeof o === 'object' && o !== null ? value(o[key]) : FAIL;
+  };
+  const steps = plan.map(([kind, a, b]) => {
+    switch (kind) {
+      case 'name':
+      case 'url':
+        return (cd) => (typeof cd[kind] === 'string' ? cd[kind] : FAIL);
+      case 'metadata':
+        return (cd, md) => (md == null ? undefined : value(md[a]));
+      case 'auth':
+        return (cd, md, auth) => (auth == null ? undefined : value(auth[a]));
+      case 'authInner':
+        return (cd, md, auth) => (auth == null ? undefined : inner(auth[a], b));
+      case 'authByMetadata':
+        return (cd, md, auth) => {
+          const key = md == null ? undefined : md[b];
+          if (key === undefined || auth == null) return undefined;
+          return typeof key === 'string' ? inner(auth[a], key) : FAIL;
+        };
+      default:
+        throw new Error(`unknown input kind ${kind}`);
+    }
+  });
+  const readsCluster = plan.some(([kind]) => kind !== 'auth' && kind !== 'authInner');
+  const readsAuth = plan.some(([kind]) => kind.startsWith('auth'));
+  return (cd, auth) => {
+    try {
+      let md;
+      if (readsCluster) {
+        if (typeof cd !== 'object' || cd === null) return undefined;
+        md = cd.authMetadata;
+        if (md != null && typeof md !== 'object') return undefined;
+      }
+      if (readsAuth && auth != null && typeof auth !== 'object') return undefined;
+      const values = new Array(steps.length);
+      for (let i = 0; i < steps.length; i++) {
+        const v = steps[i](cd, md, auth);
+        if (v === FAIL) return undefined;
+        values[i] = v;
+      }
+      return values;
+    } catch {
+      return undefined;
+    }
+  };
+}
 
 class NativeStrategy extends binding.NativeStrategy {
-  // `[native state, ...property names]`, made once (see `handle` in src/node/native.rs).
-  #handle;
+  // This instance's native `credentialNow` (see `bind` in src/node/native.rs).
+  #call;
+  #read;
   // `options.now`: a clock (epoch ms) sampled before each call, so tests with fake timers
   // control expiry; the native side then measures that call's deadlines with the sample.
   #now;
@@ -55,20 +116,37 @@ class NativeStrategy extends binding.NativeStrategy {
       this.#now = now;
       this.setNow(Number(now()));
     }
-    this.#handle = this.handle();
+    this.#call = this.bind();
+    this.#read = inputReader(this.inputPlan());
+  }
+
+  #credential(clusterDetails, requestAuth, values) {
+    // `options.now()` travels with the call: one native call, not two.
+    const now = this.#now === undefined ? undefined : Number(this.#now());
+    if (values === undefined) return this.#call(clusterDetails, requestAuth, now);
+    switch (values.length) {
+      case 0:
+        return this.#call(clusterDetails, requestAuth, now);
+      case 1:
+        return this.#call(clusterDetails, requestAuth, now, values[0]);
+      case 2:
+        return this.#call(clusterDetails, requestAuth, now, values[0], values[1]);
+      default:
+        return this.#call(clusterDetails, requestAuth, now, ...values);
+    }
   }
 
   /** A token string, `null` (anonymous), `[cert, key]`, or a promise; throws on failure. */
   credentialNow(clusterDetails, requestAuth) {
-    const now = this.#now === undefined ? undefined : Number(this.#now());
-    return credentialNow(this.#handle, clusterDetails, requestAuth, now);
+    const values = this.#read(clusterDetails, requestAuth);
+    const result = this.#credential(clusterDetails, requestAuth, values);
+    return typeof result === 'number' ? values[result] : result;
   }
 
   getCredential(clusterDetails, requestAuth) {
     try {
-      // `options.now()` travels with the call: one native call, not two.
-      const now = this.#now === undefined ? undefined : Number(this.#now());
-      return settled(credentialNow(this.#handle, clusterDetails, requestAuth, now));
+      const values = this.#read(clusterDetails, requestAuth);
+      return settled(this.#credential(clusterDetails, requestAuth, values), values);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -45,26 +45,32 @@ describe('panics surface as Errors', () => {
     expect(() => make('present').presentAuthMetadata({})).toThrow(/panic/);
   });
 
+  it('in credential_now, before any future: an Error of this realm', async () => {
+    const { error } = await settle(() => make('credentialNow').bind()({}, {}));
+    expect(error).toBeInstanceOf(Error);
+    expect(error.message).toBe('internal error in getCredential');
+  });
+
   it('in the first poll of getCredential, on the JS thread: a rejection of this realm', async () => {
     const s = make('firstPoll');
-    const { error } = await settle(() => binding.credentialNow(s.handle(), {}, {}));
+    const { error } = await settle(() => s.bind()({}, {}));
     expect(error).toBeInstanceOf(Error);
     expect(error.message).toBe('internal error in getCredential');
   });
 
   it('after an await, on the Tokio runtime: a rejection', async () => {
-    const { error } = await settle(() => binding.credentialNow(make('afterAwait').handle(), {}, {}));
+    const { error } = await settle(() => make('afterAwait').bind()({}, {}));
     expect(isError(error)).toBe(true);
   });
 
   it('inside a cached single-flight fetch: every waiter rejects and the next call does not hang', async () => {
     const s = make('inCacheFetch');
-    const first = await Promise.all(Array.from({ length: 50 }, () => settle(() => binding.credentialNow(s.handle(), {}, {}))));
+    const first = await Promise.all(Array.from({ length: 50 }, () => settle(() => s.bind()({}, {}))));
     for (const r of first) {
       expect(r.error).toBeInstanceOf(Error);
       expect(r.error.message).toBe('testPanic: fetch: internal error while fetching');
     }
-    const again = await settle(() => binding.credentialNow(s.handle(), {}, {}));
+    const again = await settle(() => s.bind()({}, {}));
     expect(again.error.message).toBe('testPanic: fetch: internal error while fetching');
   });
 

@@ -40,6 +40,17 @@ describe('AksStrategy', () => {
     }
   });
 
+  it('passes the token through unchanged, even one that is not well-formed UTF-16', async () => {
+    // Backstage hands back the very string it was given; so do we (a lone surrogate would not
+    // survive a trip through UTF-8).
+    const token = 'aks-\uD800-LEAKCANARY';
+    const s = new AksStrategy();
+    await expect(s.getCredential(cluster(), { aks: token })).resolves.toStrictEqual({ type: 'bearer token', token });
+    // Read through a getter, the native side reads it itself: same answer.
+    const auth = Object.defineProperty({}, 'aks', { get: () => token, enumerable: true });
+    await expect(s.getCredential(cluster(), auth)).resolves.toStrictEqual({ type: 'bearer token', token });
+  });
+
   it('validates nothing and presents nothing', () => {
     const s = new AksStrategy();
     expect(s.validateCluster({ 'kubernetes.io/auth-provider': 'aks' })).toEqual([]);
@@ -101,6 +112,24 @@ describe('OidcStrategy', () => {
     expect(errors).toContainEqual(new Error("Must specify a token provider for 'oidc' strategy"));
     expect(errors[0]).toBeInstanceOf(Error);
     expect(new OidcStrategy().validateCluster({ 'kubernetes.io/oidc-token-provider': 'okta' })).toEqual([]);
+  });
+
+  it("reads only the named provider's token", async () => {
+    // Another provider's entry that cannot be read (a throwing getter) is none of our business.
+    const byProvider = { okta: 'okta-token-LEAKCANARY' };
+    Object.defineProperty(byProvider, 'other', {
+      enumerable: true,
+      get() {
+        throw new Error('read other');
+      },
+    });
+    await expect(new OidcStrategy().getCredential(oidc, { oidc: byProvider })).resolves.toStrictEqual({
+      type: 'bearer token',
+      token: 'okta-token-LEAKCANARY',
+    });
+    await expect(new OidcStrategy().getCredential(oidc, { oidc: { okta: 5 } })).rejects.toThrow(
+      new TypeError('requestAuth.oidc.okta must be a string'),
+    );
   });
 
   it('reports a non-string token provider instead of looking it up', async () => {

@@ -168,6 +168,7 @@ pub fn build_with(
             #[allow(clippy::panic)]
             let at = match opts.string("at")? {
                 Some("constructor") => panic!("test panic in the constructor"),
+                Some("credentialNow") => PanicAt::CredentialNow,
                 Some("afterAwait") => PanicAt::AfterAwait,
                 Some("inCacheFetch") => PanicAt::InCacheFetch,
                 Some("validate") => PanicAt::Validate,

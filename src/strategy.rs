@@ -22,6 +22,17 @@ pub trait AuthenticationStrategy: Send + Sync + 'static {
         auth: &RequestAuth,
     ) -> Result<KubernetesCredential, AuthError>;
 
+    /// The credential when it needs no waiting at all (pass-through strategies, configured
+    /// tokens): the napi layer asks this first, on the JS thread, and builds and polls the
+    /// `get_credential` future only on `None`. It must agree with `get_credential`.
+    fn credential_now(
+        &self,
+        _cluster: &ClusterDetails,
+        _auth: &RequestAuth,
+    ) -> Option<Result<KubernetesCredential, AuthError>> {
+        None
+    }
+
     fn validate_cluster(&self, _metadata: &AuthMetadata) -> Vec<AuthError> {
         Vec::new()
     }

@@ -134,4 +134,8 @@ pub struct InputSpec {
     /// The `requestAuth` keys read, whole; `"a.b"` reads only `b` inside `a` (as
     /// `{a: {b}}`), when `a` is an object.
     pub request_auth_keys: &'static [&'static str],
+    /// `(a, m)`: reads only `requestAuth[a][p]`, where `p` is the string in `authMetadata[m]`
+    /// (as `{a: {p}}`), when `a` is an object; `m` must be among `metadata_keys`. Reading all
+    /// of `a` would copy every provider's token to use one.
+    pub request_auth_by_metadata: Option<(&'static str, &'static str)>,
 }

@@ -18,96 +18,154 @@ use crate::types::{AuthMetadata, ClusterDetails, InputSpec, KubernetesCredential
 const MAX_DEPTH: usize = 16;
 const MAX_NODES: usize = 10_000;
 
-/// A property name prepared once, so a per-call read allocates nothing. `slot` is its index
-/// in a strategy's handle array (see `PreparedInputs::key_names`).
+/// A property name prepared once as a C string, so a read allocates nothing for it.
 pub struct Key {
     pub name: &'static str,
     c: CString,
-    slot: u32,
 }
 
 impl Key {
-    fn new(name: &'static str, slot: u32) -> Self {
+    fn new(name: &'static str) -> Self {
         // Our keys are literals without NUL bytes; an impossible NUL degrades to an empty name.
         Key {
             name,
             c: CString::new(name).unwrap_or_default(),
-            slot,
         }
     }
 }
 
-/// Where property names come from. `Named` builds a V8 string from the C string on every
-/// read, and V8 then looks it up in its string table: about 0.1-0.3 us a key. `Handle` reads
-/// JS strings created once and kept in the strategy's handle array (element `slot`); V8 has
-/// interned them on first use, so a read is an element load. Strings cannot be held by
-/// `napi_ref` before N-API 10, hence the array the JS layer keeps for us.
-#[derive(Clone, Copy)]
-pub enum Keys {
-    Named,
-    Handle(sys::napi_value),
+/// One value a strategy reads per call. The JS layer reads them (see `plan`) and passes them
+/// as arguments, in this order, when each is a string or `undefined`; V8 reads a property in
+/// a few nanoseconds where an N-API read costs ~100 ns.
+pub enum Input {
+    Name,
+    Url,
+    Metadata(Key),
+    Auth(Key),
+    /// `requestAuth[a][b]`.
+    AuthInner(Key, Key),
+    /// `requestAuth[a][authMetadata[m]]` (see `InputSpec::request_auth_by_metadata`).
+    AuthByMetadata(Key, &'static str),
 }
-
-/// Slots 1.. of the handle array hold these names; slot 0 holds the native state.
-const NAME: u32 = 1;
-const URL: u32 = 2;
-const CA_DATA: u32 = 3;
-const CA_FILE: u32 = 4;
-const SKIP_TLS: u32 = 5;
-const AUTH_METADATA: u32 = 6;
-const FIRST_DYNAMIC: u32 = 7;
 
 /// The property names a strategy reads, prepared at construction.
 pub struct PreparedInputs {
     pub spec: InputSpec,
-    fixed: [Key; 6],
-    metadata: Vec<Key>,
-    /// A `requestAuth` key, and for `"a.b"` in the spec the one key read inside `a`.
-    request_auth: Vec<(Key, Option<Key>)>,
+    pub inputs: Vec<Input>,
 }
 
 impl PreparedInputs {
     pub fn new(spec: InputSpec) -> Self {
-        let mut slot = FIRST_DYNAMIC;
-        let mut next = |name: &'static str| {
-            slot += 1;
-            Key::new(name, slot - 1)
-        };
-        let request_auth = (spec.request_auth_keys.iter())
-            .map(|path| match path.split_once('.') {
-                Some((outer, inner)) => (next(outer), Some(next(inner))),
-                None => (next(path), None),
-            })
-            .collect();
-        let metadata = spec.metadata_keys.iter().map(|k| next(k)).collect();
-        PreparedInputs {
-            spec,
-            fixed: [
-                Key::new("name", NAME),
-                Key::new("url", URL),
-                Key::new("caData", CA_DATA),
-                Key::new("caFile", CA_FILE),
-                Key::new("skipTLSVerify", SKIP_TLS),
-                Key::new("authMetadata", AUTH_METADATA),
-            ],
-            request_auth,
-            metadata,
+        let mut inputs = Vec::new();
+        if spec.cluster_name {
+            inputs.push(Input::Name);
         }
+        if spec.cluster_url {
+            inputs.push(Input::Url);
+        }
+        inputs.extend(
+            spec.metadata_keys
+                .iter()
+                .map(|k| Input::Metadata(Key::new(k))),
+        );
+        inputs.extend(
+            (spec.request_auth_keys.iter()).map(|path| match path.split_once('.') {
+                Some((outer, inner)) => Input::AuthInner(Key::new(outer), Key::new(inner)),
+                None => Input::Auth(Key::new(path)),
+            }),
+        );
+        if let Some((outer, metadata)) = spec.request_auth_by_metadata {
+            inputs.push(Input::AuthByMetadata(Key::new(outer), metadata));
+        }
+        PreparedInputs { spec, inputs }
     }
 
-    /// The names for slots 1.. of a handle array, in slot order.
-    pub fn key_names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        let auth =
-            (self.request_auth.iter()).flat_map(|(outer, inner)| [Some(outer), inner.as_ref()]);
-        (self.fixed.iter().map(Some))
-            .chain(auth)
-            .chain(self.metadata.iter().map(Some))
-            .flatten()
-            .map(|k| k.name)
+    /// The inputs as `[kind, ...names]` rows for the JS layer's reader.
+    pub fn plan(&self) -> impl Iterator<Item = Vec<&'static str>> + '_ {
+        self.inputs.iter().map(|input| match input {
+            Input::Name => vec!["name"],
+            Input::Url => vec!["url"],
+            Input::Metadata(k) => vec!["metadata", k.name],
+            Input::Auth(k) => vec!["auth", k.name],
+            Input::AuthInner(a, b) => vec!["authInner", a.name, b.name],
+            Input::AuthByMetadata(a, m) => vec!["authByMetadata", a.name, m],
+        })
     }
 
-    fn fixed(&self, slot: u32) -> &Key {
-        &self.fixed[(slot - NAME) as usize]
+    /// The inputs from what the JS layer read: `values[i]` for `inputs[i]`. `None` when a
+    /// value is neither a string nor `undefined`, or a required one is missing; the caller
+    /// then reads the objects itself, which reports the field.
+    pub fn read_values(
+        &self,
+        env: sys::napi_env,
+        values: &[sys::napi_value],
+    ) -> Option<(ClusterDetails, RequestAuth)> {
+        if values.len() != self.inputs.len() {
+            return None;
+        }
+        let mut cd = ClusterDetails {
+            tls_deferred: self.spec.cluster_tls,
+            ..ClusterDetails::default()
+        };
+        let mut auth = RequestAuth::new();
+        for (input, &v) in self.inputs.iter().zip(values) {
+            let value = match read_string(env, v) {
+                Some(s) => s,
+                None if matches!(type_of(env, v), Some(sys::ValueType::napi_undefined)) => {
+                    if matches!(input, Input::Name | Input::Url) {
+                        return None;
+                    }
+                    continue;
+                }
+                None => return None,
+            };
+            match input {
+                Input::Name => cd.name = value,
+                Input::Url => cd.url = value,
+                Input::Metadata(k) => {
+                    cd.auth_metadata
+                        .insert(k.name.to_string(), Value::String(value));
+                }
+                Input::Auth(k) => {
+                    auth.insert(k.name.to_string(), Value::String(value));
+                }
+                Input::AuthInner(a, b) => {
+                    let mut inner = Map::new();
+                    inner.insert(b.name.to_string(), Value::String(value));
+                    auth.insert(a.name.to_string(), Value::Object(inner));
+                }
+                Input::AuthByMetadata(a, m) => {
+                    let Some(Value::String(p)) = cd.auth_metadata.get(*m) else {
+                        continue;
+                    };
+                    let mut inner = Map::new();
+                    inner.insert(p.clone(), Value::String(value));
+                    auth.insert(a.name.to_string(), Value::Object(inner));
+                }
+            }
+        }
+        Some((cd, auth))
+    }
+
+    /// The string `inputs[i]` was read as, if it was one (see `read_values`).
+    pub fn value_of<'a>(
+        &self,
+        i: usize,
+        cd: &'a ClusterDetails,
+        auth: &'a RequestAuth,
+    ) -> Option<&'a str> {
+        let v = match self.inputs.get(i)? {
+            Input::Name => return Some(&cd.name),
+            Input::Url => return Some(&cd.url),
+            Input::Metadata(k) => cd.auth_metadata.get(k.name)?,
+            Input::Auth(k) => auth.get(k.name)?,
+            Input::AuthInner(a, b) => auth.get(a.name)?.get(b.name)?,
+            Input::AuthByMetadata(a, m) => {
+                let p = cd.auth_metadata.get(*m)?.as_str()?;
+                auth.get(a.name)?.get(p)?
+            }
+        };
+        v.as_str()
     }
 }
 
@@ -140,26 +198,8 @@ fn get_property(env: sys::napi_env, obj: sys::napi_value, key: &CStr) -> Option<
 }
 
 /// `obj[key]`; `None` when a getter or proxy trap threw (the exception is cleared).
-fn get_key(
-    env: sys::napi_env,
-    obj: sys::napi_value,
-    key: &Key,
-    keys: Keys,
-) -> Option<sys::napi_value> {
-    let Keys::Handle(handle) = keys else {
-        return get_property(env, obj, &key.c);
-    };
-    let mut name = ptr::null_mut();
-    let mut out = ptr::null_mut();
-    unsafe {
-        if sys::napi_get_element(env, handle, key.slot, &mut name) == sys::Status::napi_ok
-            && sys::napi_get_property(env, obj, name, &mut out) == sys::Status::napi_ok
-        {
-            return Some(out);
-        }
-    }
-    clear_pending(env);
-    None
+fn get_key(env: sys::napi_env, obj: sys::napi_value, key: &Key) -> Option<sys::napi_value> {
+    get_property(env, obj, &key.c)
 }
 
 /// Most strings we read (tokens aside) are short: one call into a stack buffer reads them;
@@ -345,22 +385,20 @@ fn require_object(env: sys::napi_env, v: sys::napi_value, field: &str) -> Result
 fn read_key(
     env: sys::napi_env,
     obj: sys::napi_value,
-    key: &Key,
-    keys: Keys,
+    key: &CStr,
     field: &dyn Fn() -> String,
 ) -> Result<Option<Value>, InputError> {
-    let v = get_key(env, obj, key, keys).ok_or_else(|| InputError::new(field(), "readable"))?;
+    let v = get_property(env, obj, key).ok_or_else(|| InputError::new(field(), "readable"))?;
     to_json(env, v, field, 1, &mut Budget(MAX_NODES))
 }
 
 fn optional_string(
     env: sys::napi_env,
     obj: sys::napi_value,
-    key: &Key,
-    keys: Keys,
+    key: &CStr,
     field: &str,
 ) -> Result<Option<String>, InputError> {
-    let v = get_key(env, obj, key, keys).ok_or_else(|| InputError::new(field, "readable"))?;
+    let v = get_property(env, obj, key).ok_or_else(|| InputError::new(field, "readable"))?;
     match type_of(env, v) {
         Some(sys::ValueType::napi_undefined | sys::ValueType::napi_null) => Ok(None),
         Some(sys::ValueType::napi_string) => Ok(read_string(env, v)),
@@ -378,23 +416,22 @@ pub fn options(env: &Env, v: &Unknown, keys: &[&'static str]) -> Result<Option<V
     require_object(env, v, "options")?;
     let mut map = Map::new();
     for name in keys {
-        let key = Key::new(name, 0);
+        let key = Key::new(name);
         let field = || format!("options.{name}");
-        if let Some(value) = read_key(env, v, &key, Keys::Named, &field)? {
+        if let Some(value) = read_key(env, v, &key.c, &field)? {
             map.insert(name.to_string(), value);
         }
     }
     Ok(Some(Value::Object(map)))
 }
 
-/// `clusterDetails`, reading only what `inputs` names (property names from C strings; the
-/// per-call path uses [`cluster_details_raw`] with the strategy's key handle).
+/// `clusterDetails`, reading only what `inputs` names.
 pub fn cluster_details(
     env: &Env,
     v: &Unknown,
     inputs: &PreparedInputs,
 ) -> Result<ClusterDetails, InputError> {
-    cluster_details_raw(env.raw(), v.raw(), inputs, Keys::Named, true)
+    cluster_details_raw(env.raw(), v.raw(), inputs, true)
 }
 
 /// `clusterDetails`, reading only what `inputs` names. `authMetadata` may be missing (read as
@@ -404,29 +441,29 @@ pub fn cluster_details_raw(
     env: sys::napi_env,
     v: sys::napi_value,
     inputs: &PreparedInputs,
-    keys: Keys,
     tls: bool,
 ) -> Result<ClusterDetails, InputError> {
     let mut cd = ClusterDetails::default();
     let spec = inputs.spec;
-    if !spec.cluster_name && !spec.cluster_url && !spec.cluster_tls && inputs.metadata.is_empty() {
+    if !spec.cluster_name && !spec.cluster_url && !spec.cluster_tls && spec.metadata_keys.is_empty()
+    {
         return Ok(cd);
     }
     require_object(env, v, "clusterDetails")?;
     if spec.cluster_name {
-        cd.name = optional_string(env, v, inputs.fixed(NAME), keys, "clusterDetails.name")?
+        cd.name = optional_string(env, v, c"name", "clusterDetails.name")?
             .ok_or_else(|| InputError::new("clusterDetails.name", "a string"))?;
     }
     if spec.cluster_url {
-        cd.url = optional_string(env, v, inputs.fixed(URL), keys, "clusterDetails.url")?
+        cd.url = optional_string(env, v, c"url", "clusterDetails.url")?
             .ok_or_else(|| InputError::new("clusterDetails.url", "a string"))?;
     }
     if spec.cluster_tls && !tls {
         cd.tls_deferred = true;
     } else if spec.cluster_tls {
-        cd.ca_data = optional_string(env, v, inputs.fixed(CA_DATA), keys, "clusterDetails.caData")?;
-        cd.ca_file = optional_string(env, v, inputs.fixed(CA_FILE), keys, "clusterDetails.caFile")?;
-        let skip = get_key(env, v, inputs.fixed(SKIP_TLS), keys)
+        cd.ca_data = optional_string(env, v, c"caData", "clusterDetails.caData")?;
+        cd.ca_file = optional_string(env, v, c"caFile", "clusterDetails.caFile")?;
+        let skip = get_property(env, v, c"skipTLSVerify")
             .ok_or_else(|| InputError::new("clusterDetails.skipTLSVerify", "readable"))?;
         cd.skip_tls_verify = match type_of(env, skip) {
             Some(sys::ValueType::napi_undefined | sys::ValueType::napi_null) => false,
@@ -438,14 +475,17 @@ pub fn cluster_details_raw(
             _ => return Err(InputError::new("clusterDetails.skipTLSVerify", "a boolean")),
         };
     }
-    if !inputs.metadata.is_empty() {
-        let md = get_key(env, v, inputs.fixed(AUTH_METADATA), keys)
+    if !spec.metadata_keys.is_empty() {
+        let md = get_property(env, v, c"authMetadata")
             .ok_or_else(|| InputError::new("clusterDetails.authMetadata", "readable"))?;
         if !is_nullish(env, md) {
             require_object(env, md, "clusterDetails.authMetadata")?;
-            for key in &inputs.metadata {
+            for input in &inputs.inputs {
+                let Input::Metadata(key) = input else {
+                    continue;
+                };
                 let field = || format!("clusterDetails.authMetadata['{}']", key.name);
-                if let Some(value) = read_key(env, md, key, keys, &field)? {
+                if let Some(value) = read_key(env, md, &key.c, &field)? {
                     cd.auth_metadata.insert(key.name.to_string(), value);
                 }
             }
@@ -454,40 +494,59 @@ pub fn cluster_details_raw(
     Ok(cd)
 }
 
-/// `requestAuth`, reading only the keys `inputs` names. `undefined`/`null` read as `{}`
+/// `requestAuth`, reading only the keys `inputs` names; `cd` is the cluster already read (its
+/// metadata names the key `Input::AuthByMetadata` reads). `undefined`/`null` read as `{}`
 /// (Backstage throws a TypeError there; see the README).
 pub fn request_auth_raw(
     env: sys::napi_env,
     v: sys::napi_value,
     inputs: &PreparedInputs,
-    keys: Keys,
+    cd: &ClusterDetails,
 ) -> Result<RequestAuth, InputError> {
     let mut auth = RequestAuth::new();
-    if inputs.request_auth.is_empty() || is_nullish(env, v) {
+    let reads_auth = (inputs.inputs.iter()).any(|i| {
+        matches!(
+            i,
+            Input::Auth(_) | Input::AuthInner(..) | Input::AuthByMetadata(..)
+        )
+    });
+    if !reads_auth || is_nullish(env, v) {
         return Ok(auth);
     }
     require_object(env, v, "requestAuth")?;
-    for (key, inner) in &inputs.request_auth {
-        let field = || format!("requestAuth.{}", key.name);
-        let Some(inner) = inner else {
-            if let Some(value) = read_key(env, v, key, keys, &field)? {
-                auth.insert(key.name.to_string(), value);
+    for input in &inputs.inputs {
+        let (outer, inner) = match input {
+            Input::Auth(key) => {
+                let field = || format!("requestAuth.{}", key.name);
+                if let Some(value) = read_key(env, v, &key.c, &field)? {
+                    auth.insert(key.name.to_string(), value);
+                }
+                continue;
             }
-            continue;
+            Input::AuthInner(outer, inner) => (outer, inner.name.to_string()),
+            Input::AuthByMetadata(outer, metadata) => match cd.auth_metadata.get(*metadata) {
+                Some(Value::String(p)) => (outer, p.clone()),
+                _ => continue,
+            },
+            _ => continue,
         };
         // `a.b`: only `a.b` is read; a non-object `a` reads as absent, as the strategies
         // would treat it.
-        let outer =
-            get_key(env, v, key, keys).ok_or_else(|| InputError::new(field(), "readable"))?;
-        if !matches!(type_of(env, outer), Some(sys::ValueType::napi_object)) {
+        let field = || format!("requestAuth.{}", outer.name);
+        let outer_value =
+            get_key(env, v, outer).ok_or_else(|| InputError::new(field(), "readable"))?;
+        if !matches!(type_of(env, outer_value), Some(sys::ValueType::napi_object)) {
             continue;
         }
-        let field = || format!("requestAuth.{}.{}", key.name, inner.name);
+        let field = || format!("requestAuth.{}.{inner}", outer.name);
+        let Ok(inner_c) = CString::new(inner.as_str()) else {
+            continue;
+        };
         let mut map = Map::new();
-        if let Some(value) = read_key(env, outer, inner, keys, &field)? {
-            map.insert(inner.name.to_string(), value);
+        if let Some(value) = read_key(env, outer_value, &inner_c, &field)? {
+            map.insert(inner, value);
         }
-        auth.insert(key.name.to_string(), Value::Object(map));
+        auth.insert(outer.name.to_string(), Value::Object(map));
     }
     Ok(auth)
 }

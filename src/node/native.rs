@@ -16,13 +16,13 @@ use napi_derive::napi;
 use serde_json::Value;
 
 use super::bridge::{function_option, JsLogger, JsTokenSource};
-use super::convert::{self, Keys, PreparedInputs};
+use super::convert::{self, PreparedInputs};
 use super::realm::Realm;
 use crate::clock::{Clock, SampledClock, SystemClock};
 use crate::error::{AuthError, InputError};
 use crate::registry::{self, BuildContext};
 use crate::strategy::AuthenticationStrategy;
-use crate::types::KubernetesCredential;
+use crate::types::{ClusterDetails, KubernetesCredential, RequestAuth};
 
 type CredentialFuture =
     Pin<Box<dyn Future<Output = std::result::Result<KubernetesCredential, AuthError>> + Send>>;
@@ -97,7 +97,7 @@ fn string<'e>(env: &'e Env, s: &str) -> Result<Unknown<'e>> {
 }
 
 /// What a strategy instance needs per call; shared by the class (validate, present) and by
-/// the handle that `credentialNow` receives.
+/// its bound function (see `NativeStrategy::bind`).
 struct Engine {
     strategy: Arc<dyn AuthenticationStrategy>,
     inputs: PreparedInputs,
@@ -128,47 +128,100 @@ impl Engine {
         Ok(())
     }
 
-    /// `credentialNow(handle, clusterDetails, requestAuth)`, after the handle is unpacked.
-    /// The TLS fields are read only if the strategy asks for them (`require_tls`) in its
-    /// first poll; it is then polled anew with them.
-    fn credential_now<'e>(
-        &self,
-        env: &'e Env,
-        keys: Keys,
-        cluster_details: sys::napi_value,
-        request_auth: sys::napi_value,
-    ) -> Result<Unknown<'e>> {
-        let mut fut = self.future(env, keys, cluster_details, request_auth, false)?;
+    /// One call of a strategy's bound function (see `NativeStrategy::bind`): `args` are
+    /// `clusterDetails, requestAuth, now?`, then the values the JS layer read (see
+    /// `PreparedInputs::read_values`), if it could. A credential whose token is one of those
+    /// values comes back as that value's index: the JS layer has the string already, and
+    /// copying a token back costs more than the rest of a pass-through call.
+    fn call<'e>(&self, env: &'e Env, args: &[sys::napi_value]) -> Result<Unknown<'e>> {
+        let [cluster_details, request_auth, now, values @ ..] = args else {
+            return Err(self
+                .realm
+                .input(env, InputError::new("clusterDetails", "an object")));
+        };
+        let mut ms = 0f64;
+        if unsafe { sys::napi_get_value_double(env.raw(), *now, &mut ms) } == sys::Status::napi_ok {
+            self.set_now(env, ms)?;
+        }
+        // How many of `values` the inputs were built from: only those can be answered with
+        // their index.
+        let (read, mut passed) = match self.inputs.read_values(env.raw(), values) {
+            Some(read) => (read, values.len()),
+            None => (self.read(env, *cluster_details, *request_auth, false)?, 0),
+        };
+        // Pass-through strategies and configured tokens: no future, no runtime.
+        let strategy = &self.strategy;
+        match catch_unwind(AssertUnwindSafe(|| {
+            strategy.credential_now(&read.0, &read.1)
+        })) {
+            Ok(None) => {}
+            Ok(Some(Ok(credential))) => {
+                if let KubernetesCredential::BearerToken { token } = &credential {
+                    if let Some(i) = self.input_index(passed, &read, token.expose()) {
+                        return Ok(env.create_uint32(i as u32)?.to_unknown());
+                    }
+                }
+                return immediate(env, credential);
+            }
+            Ok(Some(Err(err))) => return Err(self.realm.auth(env, err)),
+            Err(_) => {
+                return Err(self
+                    .realm
+                    .error(env, "internal error in getCredential".into(), false))
+            }
+        }
+        let mut read = Arc::new(read);
+        let mut fut = self.future(&read);
         let mut polled = poll_once(&mut fut);
         if matches!(polled, Ok(Poll::Ready(Err(AuthError::TlsDeferred)))) {
-            fut = self.future(env, keys, cluster_details, request_auth, true)?;
+            read = Arc::new(self.read(env, *cluster_details, *request_auth, true)?);
+            passed = 0;
+            fut = self.future(&read);
             polled = poll_once(&mut fut);
+        }
+        if let Ok(Poll::Ready(Ok(KubernetesCredential::BearerToken { token }))) = &polled {
+            if let Some(i) = self.input_index(passed, &read, token.expose()) {
+                return Ok(env.create_uint32(i as u32)?.to_unknown());
+            }
         }
         finish(env, &self.realm, polled, fut)
     }
 
-    fn future(
+    /// Which of the `passed` values the JS layer read is `token`, if any.
+    fn input_index(
+        &self,
+        passed: usize,
+        (cd, auth): &(ClusterDetails, RequestAuth),
+        token: &str,
+    ) -> Option<usize> {
+        (0..passed).find(|&i| self.inputs.value_of(i, cd, auth) == Some(token))
+    }
+
+    /// Reads the inputs from the JS objects themselves: the path for values the JS layer
+    /// could not pass (anything but strings), and for the TLS fields.
+    fn read(
         &self,
         env: &Env,
-        keys: Keys,
         cluster_details: sys::napi_value,
         request_auth: sys::napi_value,
         tls: bool,
-    ) -> Result<CredentialFuture> {
+    ) -> Result<(ClusterDetails, RequestAuth)> {
         let raw = env.raw();
-        let inputs = convert::cluster_details_raw(raw, cluster_details, &self.inputs, keys, tls)
-            .and_then(|cluster| {
-                convert::request_auth_raw(raw, request_auth, &self.inputs, keys)
-                    .map(|auth| (cluster, auth))
-            });
-        let (cluster, auth) = match inputs {
-            Ok(inputs) => inputs,
-            Err(err) => return Err(self.realm.input(env, err)),
-        };
+        convert::cluster_details_raw(raw, cluster_details, &self.inputs, tls)
+            .and_then(|cd| {
+                convert::request_auth_raw(raw, request_auth, &self.inputs, &cd)
+                    .map(|auth| (cd, auth))
+            })
+            .map_err(|err| self.realm.input(env, err))
+    }
+
+    fn future(&self, read: &Arc<(ClusterDetails, RequestAuth)>) -> CredentialFuture {
         let strategy = Arc::clone(&self.strategy);
-        Ok(Box::pin(async move {
-            strategy.get_credential(&cluster, &auth).await
-        }))
+        let read = Arc::clone(read);
+        Box::pin(async move {
+            let (cluster, auth) = &*read;
+            strategy.get_credential(cluster, auth).await
+        })
     }
 }
 
@@ -232,37 +285,58 @@ impl NativeStrategy {
         self.engine.set_now(env, ms)
     }
 
-    /// The handle `credentialNow` takes: `[state, ...propertyNames]`. The JS layer keeps it
-    /// in a private field; the names are JS strings made once (see `convert::Keys`).
-    #[napi(catch_unwind, ts_return_type = "unknown[]")]
-    pub fn handle<'e>(&self, env: &'e Env) -> Result<Array<'e>> {
-        let names: Vec<&str> = self.engine.inputs.key_names().collect();
-        let mut handle = env.create_array(names.len() as u32 + 1)?;
+    /// This instance's `getCredential` without the promise, as a function of its own:
+    /// `(clusterDetails, requestAuth, now?, ...values)`, where `values` are the inputs the
+    /// JS layer read (see `inputPlan`). It returns a token string, `null` (anonymous),
+    /// `[cert, key]`, the index of the value that is the token, or a promise of the
+    /// credential; it throws on failure. A plain N-API function holding the engine as its
+    /// data, rather than a `#[napi]` method: napi-rs's method glue (receiver type checks,
+    /// borrow tracking) cost more per call than the strategies' own work.
+    #[napi(catch_unwind, ts_return_type = "(...args: unknown[]) => unknown")]
+    pub fn bind<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
         let state = Box::into_raw(Box::new(Arc::clone(&self.engine)));
-        let mut external = ptr::null_mut();
+        let mut f = ptr::null_mut();
         let status = unsafe {
-            sys::napi_create_external(
+            sys::napi_create_function(
                 env.raw(),
+                c"credentialNow".as_ptr(),
+                "credentialNow".len() as isize,
+                Some(credential_now_callback),
                 state.cast(),
-                Some(drop_engine),
-                ptr::null_mut(),
-                &mut external,
+                &mut f,
             )
         };
+        let status = if status == sys::Status::napi_ok {
+            unsafe {
+                sys::napi_add_finalizer(
+                    env.raw(),
+                    f,
+                    state.cast(),
+                    Some(drop_engine),
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                )
+            }
+        } else {
+            status
+        };
         if status != sys::Status::napi_ok {
-            // Not handed to JS: ours to free.
+            // No finalizer owns it: ours to free.
             drop(unsafe { Box::from_raw(state) });
-            return Err(Error::new(Status::GenericFailure, "cannot create a handle"));
+            return Err(Error::new(
+                Status::GenericFailure,
+                "cannot bind the strategy",
+            ));
         }
-        // From here the external owns the box; its finalizer frees it.
-        check_status!(unsafe { sys::napi_type_tag_object(env.raw(), external, &HANDLE_TAG) })?;
-        handle.set(0, unsafe {
-            Unknown::from_raw_unchecked(env.raw(), external)
-        })?;
-        for (i, name) in names.into_iter().enumerate() {
-            handle.set(i as u32 + 1, name)?;
-        }
-        Ok(handle)
+        // From here the function's finalizer frees the box.
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), f) })
+    }
+
+    /// What the bound function's values are: one `[kind, ...names]` row per value, kinds
+    /// `name`, `url`, `metadata`, `auth`, `authInner`, `authByMetadata`.
+    #[napi(catch_unwind, ts_return_type = "string[][]")]
+    pub fn input_plan(&self) -> Vec<Vec<&'static str>> {
+        self.engine.inputs.plan().collect()
     }
 
     #[napi(catch_unwind, ts_return_type = "Error[]")]
@@ -316,23 +390,21 @@ unsafe extern "C" fn drop_engine(
     data: *mut std::ffi::c_void,
     _hint: *mut std::ffi::c_void,
 ) {
-    // Runs once, when the handle is collected; `data` is the box `handle` leaked.
+    // Runs once, when the bound function is collected; `data` is the box `bind` leaked.
     drop(unsafe { Box::from_raw(data.cast::<Arc<Engine>>()) });
 }
 
-/// `credentialNow(handle, clusterDetails, requestAuth)`: `getCredential` without the promise
-/// when no I/O was needed: a token string, `null` (anonymous), `[cert, key]`, or a promise of
-/// the credential; throws on failure. A plain N-API callback rather than a `#[napi]` method:
-/// napi-rs's method glue (receiver type checks, borrow tracking) cost more per call than the
-/// strategies' own work. Panics are caught here like `catch_unwind` does for the rest.
+/// The function `NativeStrategy::bind` makes. Panics are caught here as `catch_unwind` does
+/// for the rest.
 unsafe extern "C" fn credential_now_callback(
     raw_env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
     let env = Env::from_raw(raw_env);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let mut argc = 4usize;
-        let mut argv = [ptr::null_mut(); 4];
+        let mut argc = MAX_ARGS;
+        let mut argv = [ptr::null_mut(); MAX_ARGS];
+        let mut data = ptr::null_mut();
         check_status!(unsafe {
             sys::napi_get_cb_info(
                 raw_env,
@@ -340,23 +412,20 @@ unsafe extern "C" fn credential_now_callback(
                 &mut argc,
                 argv.as_mut_ptr(),
                 ptr::null_mut(),
-                ptr::null_mut(),
+                &mut data,
             )
         })?;
-        let engine = unsafe { engine_of(raw_env, argv[0]) }.ok_or_else(|| {
-            Error::new(Status::InvalidArg, "credentialNow: not a strategy handle")
-        })?;
-        // The 4th argument: what `options.now()` returned, sampled by the JS layer.
-        let mut now = 0f64;
-        if argc >= 4
-            && unsafe { sys::napi_get_value_double(raw_env, argv[3], &mut now) }
-                == sys::Status::napi_ok
-        {
-            engine.set_now(&env, now)?;
-        }
-        engine
-            .credential_now(&env, Keys::Handle(argv[0]), argv[1], argv[2])
-            .map(|v| v.raw())
+        // The data `bind` attached: alive as long as this function is.
+        let engine = unsafe { data.cast::<Arc<Engine>>().as_ref() }
+            .ok_or_else(|| Error::new(Status::InvalidArg, "credentialNow: not bound"))?;
+        // Missing arguments read as `undefined` (N-API fills them in up to MAX_ARGS); more
+        // than MAX_ARGS cannot be our JS layer's values, which are then read natively.
+        let args = if argc > MAX_ARGS {
+            &argv[..3]
+        } else {
+            &argv[..argc.max(3)]
+        };
+        engine.call(&env, args).map(|v| v.raw())
     }));
     let err = match outcome {
         Ok(Ok(value)) => return value,
@@ -367,60 +436,9 @@ unsafe extern "C" fn credential_now_callback(
     ptr::null_mut()
 }
 
-/// The engine behind a handle made by `NativeStrategy::handle`, checked to be one.
-unsafe fn engine_of<'a>(env: sys::napi_env, handle: sys::napi_value) -> Option<&'a Arc<Engine>> {
-    let mut is_array = false;
-    if unsafe { sys::napi_is_array(env, handle, &mut is_array) } != sys::Status::napi_ok
-        || !is_array
-    {
-        return None;
-    }
-    let mut state = ptr::null_mut();
-    let mut kind = 0;
-    let mut data = ptr::null_mut();
-    unsafe {
-        if sys::napi_get_element(env, handle, 0, &mut state) != sys::Status::napi_ok
-            || sys::napi_typeof(env, state, &mut kind) != sys::Status::napi_ok
-            || kind != sys::ValueType::napi_external
-            || sys::napi_get_value_external(env, state, &mut data) != sys::Status::napi_ok
-        {
-            return None;
-        }
-        // Externals are made elsewhere too (napi-rs's own); ours are tagged.
-        let mut tagged = false;
-        if sys::napi_check_object_type_tag(env, state, &HANDLE_TAG, &mut tagged)
-            != sys::Status::napi_ok
-            || !tagged
-        {
-            return None;
-        }
-        data.cast::<Arc<Engine>>().as_ref()
-    }
-}
-
-const HANDLE_TAG: sys::napi_type_tag = sys::napi_type_tag {
-    lower: 0x6b75_6265_6175_7468,
-    upper: 0x6e61_7469_7665_0001,
-};
-
-/// Adds the hand-written `credentialNow` to the exports.
-#[napi(module_exports)]
-pub fn register_credential_now(mut exports: Object, env: Env) -> Result<()> {
-    let mut f = ptr::null_mut();
-    check_status!(unsafe {
-        sys::napi_create_function(
-            env.raw(),
-            c"credentialNow".as_ptr(),
-            "credentialNow".len() as isize,
-            Some(credential_now_callback),
-            ptr::null_mut(),
-            &mut f,
-        )
-    })?;
-    exports.set_named_property("credentialNow", unsafe {
-        Unknown::from_raw_unchecked(env.raw(), f)
-    })
-}
+/// `clusterDetails, requestAuth, now`, then at most this many values less three; the most any
+/// strategy reads is six (Pinniped).
+const MAX_ARGS: usize = 16;
 
 /// `presignEksToken(options)`: the EKS token for fixed inputs (see `presign_from_json`).
 /// Errors carry `InvalidArg` for bad input; the JS layer rethrows them in the caller's realm.

@@ -10,6 +10,17 @@ use crate::types::{ClusterDetails, InputSpec, KubernetesCredential, RequestAuth}
 #[derive(Debug, Default)]
 pub struct AksStrategy;
 
+impl AksStrategy {
+    fn pass_through(&self, auth: &RequestAuth) -> Result<KubernetesCredential, AuthError> {
+        Ok(
+            match supplied_token(auth.get("aks"), || "requestAuth.aks".into())? {
+                Some(token) => KubernetesCredential::bearer(token),
+                None => KubernetesCredential::Anonymous,
+            },
+        )
+    }
+}
+
 #[async_trait]
 impl AuthenticationStrategy for AksStrategy {
     fn name(&self) -> &'static str {
@@ -23,16 +34,19 @@ impl AuthenticationStrategy for AksStrategy {
         }
     }
 
+    fn credential_now(
+        &self,
+        _cluster: &ClusterDetails,
+        auth: &RequestAuth,
+    ) -> Option<Result<KubernetesCredential, AuthError>> {
+        Some(self.pass_through(auth))
+    }
+
     async fn get_credential(
         &self,
         _cluster: &ClusterDetails,
         auth: &RequestAuth,
     ) -> Result<KubernetesCredential, AuthError> {
-        Ok(
-            match supplied_token(auth.get("aks"), || "requestAuth.aks".into())? {
-                Some(token) => KubernetesCredential::bearer(token),
-                None => KubernetesCredential::Anonymous,
-            },
-        )
+        self.pass_through(auth)
     }
 }

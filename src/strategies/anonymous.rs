@@ -19,6 +19,14 @@ impl AuthenticationStrategy for AnonymousStrategy {
         InputSpec::default()
     }
 
+    fn credential_now(
+        &self,
+        _cluster: &ClusterDetails,
+        _auth: &RequestAuth,
+    ) -> Option<Result<KubernetesCredential, AuthError>> {
+        Some(Ok(KubernetesCredential::Anonymous))
+    }
+
     async fn get_credential(
         &self,
         _cluster: &ClusterDetails,

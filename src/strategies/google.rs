@@ -12,6 +12,15 @@ pub const TOKEN_NOT_FOUND: &str = "Google token not found under auth.google in r
 #[derive(Debug, Default)]
 pub struct GoogleStrategy;
 
+impl GoogleStrategy {
+    fn pass_through(&self, auth: &RequestAuth) -> Result<KubernetesCredential, AuthError> {
+        match supplied_token(auth.get("google"), || "requestAuth.google".into())? {
+            Some(token) => Ok(KubernetesCredential::bearer(token)),
+            None => Err(AuthError::contract(TOKEN_NOT_FOUND)),
+        }
+    }
+}
+
 #[async_trait]
 impl AuthenticationStrategy for GoogleStrategy {
     fn name(&self) -> &'static str {
@@ -25,14 +34,19 @@ impl AuthenticationStrategy for GoogleStrategy {
         }
     }
 
+    fn credential_now(
+        &self,
+        _cluster: &ClusterDetails,
+        auth: &RequestAuth,
+    ) -> Option<Result<KubernetesCredential, AuthError>> {
+        Some(self.pass_through(auth))
+    }
+
     async fn get_credential(
         &self,
         _cluster: &ClusterDetails,
         auth: &RequestAuth,
     ) -> Result<KubernetesCredential, AuthError> {
-        match supplied_token(auth.get("google"), || "requestAuth.google".into())? {
-            Some(token) => Ok(KubernetesCredential::bearer(token)),
-            None => Err(AuthError::contract(TOKEN_NOT_FOUND)),
-        }
+        self.pass_through(auth)
     }
 }

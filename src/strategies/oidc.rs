@@ -26,21 +26,8 @@ fn provider_not_string() -> InputError {
     )
 }
 
-#[async_trait]
-impl AuthenticationStrategy for OidcStrategy {
-    fn name(&self) -> &'static str {
-        "oidc"
-    }
-
-    fn inputs(&self) -> InputSpec {
-        InputSpec {
-            metadata_keys: &[ANNOTATION_OIDC_TOKEN_PROVIDER],
-            request_auth_keys: &["oidc"],
-            ..InputSpec::default()
-        }
-    }
-
-    async fn get_credential(
+impl OidcStrategy {
+    fn pass_through(
         &self,
         cluster: &ClusterDetails,
         auth: &RequestAuth,
@@ -61,6 +48,37 @@ impl AuthenticationStrategy for OidcStrategy {
                 "Auth token not found under oidc.{provider} in request body"
             ))),
         }
+    }
+}
+
+#[async_trait]
+impl AuthenticationStrategy for OidcStrategy {
+    fn name(&self) -> &'static str {
+        "oidc"
+    }
+
+    fn inputs(&self) -> InputSpec {
+        InputSpec {
+            metadata_keys: &[ANNOTATION_OIDC_TOKEN_PROVIDER],
+            request_auth_by_metadata: Some(("oidc", ANNOTATION_OIDC_TOKEN_PROVIDER)),
+            ..InputSpec::default()
+        }
+    }
+
+    fn credential_now(
+        &self,
+        cluster: &ClusterDetails,
+        auth: &RequestAuth,
+    ) -> Option<Result<KubernetesCredential, AuthError>> {
+        Some(self.pass_through(cluster, auth))
+    }
+
+    async fn get_credential(
+        &self,
+        cluster: &ClusterDetails,
+        auth: &RequestAuth,
+    ) -> Result<KubernetesCredential, AuthError> {
+        self.pass_through(cluster, auth)
     }
 
     fn validate_cluster(&self, metadata: &AuthMetadata) -> Vec<AuthError> {

@@ -452,6 +452,7 @@ impl AuthenticationStrategy for PinnipedStrategy {
                 ANNOTATION_TOKEN_CREDENTIAL_REQUEST_API_GROUP,
             ],
             request_auth_keys: &["pinniped.clusteridtoken"],
+            ..InputSpec::default()
         }
     }
 

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use super::supplied_token;
 use crate::cache::{CacheConfig, Expiring, ExpiringCache};
 use crate::clock::{system_clock, SharedClock};
-use crate::error::AuthError;
+use crate::error::{AuthError, InputError};
 use crate::http::DEFAULT_TIMEOUT;
 use crate::secret::Secret;
 use crate::strategy::AuthenticationStrategy;
@@ -105,6 +105,13 @@ impl Default for ServiceAccountStrategy {
     }
 }
 
+/// `authMetadata.serviceAccountToken`, when set.
+fn configured_token(cluster: &ClusterDetails) -> Result<Option<&str>, InputError> {
+    supplied_token(cluster.auth_metadata.get(SERVICE_ACCOUNT_TOKEN_KEY), || {
+        format!("clusterDetails.authMetadata.{SERVICE_ACCOUNT_TOKEN_KEY}")
+    })
+}
+
 #[async_trait]
 impl AuthenticationStrategy for ServiceAccountStrategy {
     fn name(&self) -> &'static str {
@@ -118,16 +125,26 @@ impl AuthenticationStrategy for ServiceAccountStrategy {
         }
     }
 
+    /// Only a configured token is had without waiting; the in-cluster file is read on the
+    /// runtime, through its cache.
+    fn credential_now(
+        &self,
+        cluster: &ClusterDetails,
+        _auth: &RequestAuth,
+    ) -> Option<Result<KubernetesCredential, AuthError>> {
+        match configured_token(cluster) {
+            Ok(Some(token)) => Some(Ok(KubernetesCredential::bearer(token))),
+            Ok(None) => None,
+            Err(err) => Some(Err(err.into())),
+        }
+    }
+
     async fn get_credential(
         &self,
         cluster: &ClusterDetails,
         _auth: &RequestAuth,
     ) -> Result<KubernetesCredential, AuthError> {
-        let configured =
-            supplied_token(cluster.auth_metadata.get(SERVICE_ACCOUNT_TOKEN_KEY), || {
-                format!("clusterDetails.authMetadata.{SERVICE_ACCOUNT_TOKEN_KEY}")
-            })?;
-        let token = match configured {
+        let token = match configured_token(cluster)? {
             Some(token) => Secret::new(token),
             None => self.in_cluster_token().await?,
         };

@@ -13,6 +13,8 @@ use crate::types::{AuthMetadata, ClusterDetails, InputSpec, KubernetesCredential
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PanicAt {
+    /// In `credential_now` (on the JS thread, before any future exists).
+    CredentialNow,
     /// In `get_credential` before anything is awaited (the first poll, on the JS thread).
     FirstPoll,
     /// In `get_credential` after an await (on the Tokio runtime).
@@ -52,6 +54,17 @@ impl AuthenticationStrategy for TestPanicStrategy {
 
     fn inputs(&self) -> InputSpec {
         InputSpec::default()
+    }
+
+    fn credential_now(
+        &self,
+        _c: &ClusterDetails,
+        _a: &RequestAuth,
+    ) -> Option<Result<KubernetesCredential, AuthError>> {
+        if self.at == PanicAt::CredentialNow {
+            panic!("test panic in credential_now");
+        }
+        None
     }
 
     async fn get_credential(
