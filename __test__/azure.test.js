@@ -297,6 +297,17 @@ describe('the native DefaultAzureCredential chain', () => {
     ]);
   });
 
+  it('probes IMDS once: after the chain chose it, token requests go straight to it', async () => {
+    const strategy = new AzureIdentityStrategy({ env: baseEnv(), cache: false });
+    await tokenOf(strategy);
+    await tokenOf(strategy);
+    expect(entra.requests.map((r) => [r.endpoint, r.metadata])).toEqual([
+      ['imds', undefined],
+      ['imds', 'true'],
+      ['imds', 'true'],
+    ]);
+  });
+
   it('ManagedIdentityCredential on App Service sends X-IDENTITY-HEADER', async () => {
     const env = { ...baseEnv(), IDENTITY_ENDPOINT: `${entra.url}/appservice/token`, IDENTITY_HEADER: entra.identityHeader, AZURE_CLIENT_ID: 'user-assigned' };
     const token = await tokenOf(new AzureIdentityStrategy({ env }));

@@ -395,6 +395,24 @@ fn client_assertion(
     )))
 }
 
+/// A managed-identity token request (App Service, IMDS): `base` with the API version, the
+/// resource `scope` names and, for a user-assigned identity, its client id.
+fn managed_identity_url(
+    base: &str,
+    api_version: &str,
+    scope: &str,
+    client_id: Option<&str>,
+) -> Result<reqwest::Url, url::ParseError> {
+    let mut url = reqwest::Url::parse(base)?;
+    url.query_pairs_mut()
+        .append_pair("api-version", api_version)
+        .append_pair("resource", scope_to_resource(scope));
+    if let Some(id) = client_id {
+        url.query_pairs_mut().append_pair("client_id", id);
+    }
+    Ok(url)
+}
+
 /// A native source. Each knows its `DefaultAzureCredential` name for messages.
 #[derive(Debug, Clone)]
 pub enum Native {
@@ -457,11 +475,14 @@ impl Native {
         }
     }
 
+    /// One token request. `selected`: the chain chose this source already, so IMDS is known
+    /// to be there and is not probed again (as `DefaultAzureCredential` probes once).
     async fn attempt(
         &self,
         owner: &'static str,
         scope: &str,
         timeout: Duration,
+        selected: bool,
     ) -> Result<AccessToken, Attempt> {
         match self {
             Native::ClientSecret { app, secret } => Ok(client_credentials(
@@ -518,15 +539,15 @@ impl Native {
                 client_id,
             } => {
                 let name = format!("App Service managed identity endpoint {endpoint}");
-                let mut url = reqwest::Url::parse(endpoint).map_err(|e| {
+                let url = managed_identity_url(
+                    endpoint,
+                    APP_SERVICE_API_VERSION,
+                    scope,
+                    client_id.as_deref(),
+                )
+                .map_err(|e| {
                     AuthError::Config(format!("{owner}: IDENTITY_ENDPOINT is not a URL: {e}"))
                 })?;
-                url.query_pairs_mut()
-                    .append_pair("api-version", APP_SERVICE_API_VERSION)
-                    .append_pair("resource", scope_to_resource(scope));
-                if let Some(id) = client_id {
-                    url.query_pairs_mut().append_pair("client_id", id);
-                }
                 let client = shared_factory().client(owner, &TlsSettings::default())?;
                 let request = client
                     .get(url)
@@ -544,17 +565,16 @@ impl Native {
                     host.trim_end_matches('/')
                 );
                 let name = format!("IMDS {base}");
-                let mut url = reqwest::Url::parse(&base).map_err(|e| {
-                    AuthError::Config(format!("{owner}: the IMDS address is not a URL: {e}"))
-                })?;
-                url.query_pairs_mut()
-                    .append_pair("api-version", IMDS_API_VERSION)
-                    .append_pair("resource", scope_to_resource(scope));
-                if let Some(id) = client_id {
-                    url.query_pairs_mut().append_pair("client_id", id);
-                }
+                let url =
+                    managed_identity_url(&base, IMDS_API_VERSION, scope, client_id.as_deref())
+                        .map_err(|e| {
+                            AuthError::Config(format!(
+                                "{owner}: the IMDS address is not a URL: {e}"
+                            ))
+                        })?;
                 let client = shared_factory().client(owner, &TlsSettings::default())?;
-                if *probe {
+                let probe = *probe && !selected;
+                if probe {
                     // Any answer (IMDS says 400 without the Metadata header) means it is there.
                     let wait = IMDS_PROBE_TIMEOUT.min(timeout);
                     if let Err(e) = client.get(url.clone()).timeout(wait).send().await {
@@ -571,7 +591,7 @@ impl Native {
                 match send(owner, &name, request, timeout).await {
                     // In a chain, "no identity assigned" means this source is not for us.
                     Err(AuthError::Upstream { reason, .. })
-                        if *probe && reason.starts_with("HTTP 400") =>
+                        if probe && reason.starts_with("HTTP 400") =>
                     {
                         Err(Attempt::Unavailable(format!(
                             "IMDS at {host} has no identity for this host ({reason})"
@@ -924,7 +944,7 @@ impl TokenSource for ChainSource {
     async fn get_token(&self, scope: &str, timeout: Duration) -> Result<AccessToken, AuthError> {
         let selected = self.selected.load(Ordering::SeqCst);
         if let Some(Candidate::Ready(native)) = self.candidates.get(selected) {
-            return match native.attempt(self.owner, scope, timeout).await {
+            return match native.attempt(self.owner, scope, timeout, true).await {
                 Ok(token) => Ok(token),
                 Err(Attempt::Failed(e)) => Err(e),
                 Err(Attempt::Unavailable(reason)) => Err(upstream(
@@ -941,7 +961,7 @@ impl TokenSource for ChainSource {
                     reasons.push(format!("{name}: {reason}"))
                 }
                 Candidate::Ready(native) => {
-                    match native.attempt(self.owner, scope, timeout).await {
+                    match native.attempt(self.owner, scope, timeout, false).await {
                         Ok(token) => {
                             self.selected.store(i, Ordering::SeqCst);
                             return Ok(token);
