@@ -15,7 +15,8 @@
 //             same instance); otherwise a new instance is made with the good endpoint
 
 const crypto = require('node:crypto');
-const { AwsIamStrategy, PinnipedStrategy, GoogleServiceAccountStrategy, MicrosoftEntraIdStrategy } = require('../..');
+const { AwsIamStrategy, AzureIdentityStrategy, PinnipedStrategy, GoogleServiceAccountStrategy, MicrosoftEntraIdStrategy } = require('../..');
+const { serviceAccountKey } = require('../helpers/google-standin');
 const { createCA, issue, keyPair } = require('../helpers/pki');
 
 const MARK = 'LEAKCANARY';
@@ -224,7 +225,110 @@ const googleMetadata = {
   call: (s) => s.getCredential({ name: 'gke', url: 'https://127.0.0.1:6443', authMetadata: {} }, {}),
 };
 
+// Azure managed identity, as `AzureIdentityStrategy`'s native chain reaches it. `PATH` has no
+// `az`/`azd`, so no later source of the chain can answer instead.
+const AZURE_IDENTITY_HEADER = `identity-header-${MARK}`;
+const AKS_RESOURCE = '6dae42f8-4368-4678-94ff-3960e28e3630';
+const managedIdentityToken = (res, resource, via) =>
+  jsonAnswer(res, 200, {
+    access_token: `${via}-token-${MARK}-${crypto.randomBytes(8).toString('hex')}`,
+    expires_on: String(Math.floor(Date.now() / 1000) + 3600),
+    expires_in: '3600',
+    resource,
+    token_type: 'Bearer',
+  });
+const azureCall = (s) => s.getCredential({ name: 'aks', url: 'https://127.0.0.1:6443', authMetadata: {} }, {});
+const azureMake = (env) => ({ timeoutMs, cache }) =>
+  new AzureIdentityStrategy({ env: { PATH: '/nonexistent', ...env }, timeoutMs, cache, failureBackoffMs: 0 });
+
+const appService = {
+  name: 'App Service managed identity endpoint',
+  names: /App Service/i,
+  scheme: 'http',
+  healthy(req, _body, res) {
+    const url = new URL(req.url, 'http://stand-in');
+    if (req.headers['x-identity-header'] !== AZURE_IDENTITY_HEADER) {
+      return jsonAnswer(res, 401, { error: { code: 'Unauthorized', message: 'X-IDENTITY-HEADER is missing or wrong' } });
+    }
+    if (url.pathname !== '/msi/token' || url.searchParams.get('api-version') !== '2019-08-01' || url.searchParams.get('resource') !== AKS_RESOURCE) {
+      return jsonAnswer(res, 400, { error: { code: 'BadRequest', message: 'api-version and resource are required' } });
+    }
+    managedIdentityToken(res, AKS_RESOURCE, 'appservice');
+  },
+  make: (ctx) => azureMake({ IDENTITY_ENDPOINT: `${ctx.endpoint}/msi/token`, IDENTITY_HEADER: AZURE_IDENTITY_HEADER })(ctx),
+  call: azureCall,
+};
+
+const azureImds = {
+  name: 'Azure IMDS',
+  names: /IMDS/,
+  scheme: 'http',
+  healthy(req, _body, res) {
+    const url = new URL(req.url, 'http://stand-in');
+    if (url.pathname !== '/metadata/identity/oauth2/token') return jsonAnswer(res, 404, { error: 'not_found' });
+    // IMDS answers 400 without the header; the chain's probe relies on it.
+    if (req.headers.metadata !== 'true') {
+      return jsonAnswer(res, 400, { error: 'invalid_request', error_description: 'Required metadata header not specified' });
+    }
+    if (url.searchParams.get('api-version') !== '2018-02-01' || url.searchParams.get('resource') !== AKS_RESOURCE) {
+      return jsonAnswer(res, 400, { error: 'invalid_request', error_description: 'Required query variable missing' });
+    }
+    managedIdentityToken(res, AKS_RESOURCE, 'imds');
+  },
+  make: (ctx) => azureMake({ AZURE_POD_IDENTITY_AUTHORITY_HOST: ctx.endpoint })(ctx),
+  call: azureCall,
+};
+
+// A service-account key's JWT-bearer exchange at its `token_uri`; the stand-in verifies the
+// assertion's RS256 signature with the key's public half, and its claims, as Google does. One
+// key pair for the suite; the leak check's child process gets it through the environment.
+const GOOGLE_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
+const GOOGLE_EMAIL = `faults-${MARK}@test-project.iam.gserviceaccount.com`;
+const googlePair = (() => {
+  if (process.env.RELI_GOOGLE_KEY) return JSON.parse(process.env.RELI_GOOGLE_KEY);
+  const { json, publicKey } = serviceAccountKey({ clientEmail: GOOGLE_EMAIL });
+  const pair = { privateKey: json.private_key, publicKey, template: json };
+  process.env.RELI_GOOGLE_KEY = JSON.stringify(pair);
+  return pair;
+})();
+const googleTokenEndpoint = {
+  name: 'Google token endpoint',
+  names: /token endpoint/i,
+  scheme: 'http',
+  healthy(req, body, res) {
+    const form = new URLSearchParams(body);
+    const parts = (form.get('assertion') ?? '').split('.');
+    let claims = {};
+    try {
+      claims = JSON.parse(Buffer.from(parts[1] ?? '', 'base64url').toString('utf8'));
+    } catch {
+      // not a JWT: refused below
+    }
+    const signed = parts.length === 3 && crypto.verify('RSA-SHA256', Buffer.from(`${parts[0]}.${parts[1]}`), googlePair.publicKey, Buffer.from(parts[2], 'base64url'));
+    const now = Math.floor(Date.now() / 1000);
+    if (
+      req.method !== 'POST' ||
+      req.url !== '/token' ||
+      form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer' ||
+      !signed ||
+      claims.iss !== GOOGLE_EMAIL ||
+      claims.aud !== `http://${req.headers.host}/token` ||
+      !String(claims.scope).split(' ').includes(GOOGLE_SCOPE) ||
+      !(claims.exp > now && claims.exp - claims.iat <= 3600)
+    ) {
+      return jsonAnswer(res, 400, { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' });
+    }
+    jsonAnswer(res, 200, { access_token: `ya29.jwt-${MARK}-${crypto.randomBytes(8).toString('hex')}`, expires_in: 3599, token_type: 'Bearer' });
+  },
+  // The endpoint is in the key (`token_uri`).
+  make: ({ endpoint, timeoutMs, cache }) => {
+    const key = { ...googlePair.template, private_key: googlePair.privateKey, token_uri: `${endpoint}/token` };
+    return new GoogleServiceAccountStrategy({ credentials: JSON.stringify(key), timeoutMs, cache });
+  },
+  call: (s) => s.getCredential({ name: 'gke', url: 'https://127.0.0.1:6443', authMetadata: {} }, {}),
+};
+
 /** Every upstream, for the fault suite. New strategies add their upstreams here. */
-const upstreams = [sts, imds, ecs, pinniped, entra, googleMetadata];
+const upstreams = [sts, imds, ecs, pinniped, entra, googleMetadata, appService, azureImds, googleTokenEndpoint];
 
 module.exports = { upstreams, MARK };
