@@ -114,6 +114,23 @@ describe('OidcStrategy', () => {
     expect(new OidcStrategy().validateCluster({ 'kubernetes.io/oidc-token-provider': 'okta' })).toEqual([]);
   });
 
+  it('answers each call from its own inputs: nothing carries over from the call before', async () => {
+    const s = new OidcStrategy();
+    const other = cluster({ 'kubernetes.io/oidc-token-provider': 'other' });
+    const bearer = (token) => ({ type: 'bearer token', token });
+    await expect(s.getCredential(oidc, { oidc: { okta: 'alice-LEAKCANARY' } })).resolves.toStrictEqual(bearer('alice-LEAKCANARY'));
+    await expect(s.getCredential(other, { oidc: { okta: 'alice-LEAKCANARY' } })).rejects.toThrow(
+      'Auth token not found under oidc.other in request body',
+    );
+    await expect(s.getCredential(oidc, {})).rejects.toThrow('Auth token not found under oidc.okta in request body');
+    await expect(s.getCredential(oidc, { oidc: { okta: 5 } })).rejects.toThrow(TypeError);
+    await expect(s.getCredential(oidc, { oidc: { okta: 'bob-LEAKCANARY' } })).resolves.toStrictEqual(bearer('bob-LEAKCANARY'));
+    const aks = new AksStrategy();
+    await expect(aks.getCredential(cluster(), { aks: 'alice-LEAKCANARY' })).resolves.toStrictEqual(bearer('alice-LEAKCANARY'));
+    await expect(aks.getCredential(cluster(), {})).resolves.toStrictEqual({ type: 'anonymous' });
+    await expect(aks.getCredential(cluster(), { aks: 'bob-LEAKCANARY' })).resolves.toStrictEqual(bearer('bob-LEAKCANARY'));
+  });
+
   it("reads only the named provider's token", async () => {
     // Another provider's entry that cannot be read (a throwing getter) is none of our business.
     const byProvider = { okta: 'okta-token-LEAKCANARY' };

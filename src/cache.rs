@@ -116,7 +116,11 @@ where
     }
 
     /// The value if it is fresh: the no-I/O path, callable from the JS thread.
-    pub fn get_fresh(&self, key: &K) -> Option<V> {
+    pub fn get_fresh<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let now = self.now_ms();
         let mut inner = lock(&self.inner);
         let entry = inner.entries.as_mut()?.get(key)?;

@@ -1,6 +1,6 @@
 //! The shapes of `@backstage/plugin-kubernetes-node`'s contract, as plain Rust.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -10,8 +10,10 @@ use crate::http::TlsSettings;
 use crate::secret::Secret;
 
 /// `authMetadata`: typed as `Record<string, string>` by Backstage, but config can put any JSON
-/// value there, so values stay JSON and each reader decides what a non-string means.
-pub type AuthMetadata = HashMap<String, Value>;
+/// value there, so values stay JSON and each reader decides what a non-string means. A
+/// B-tree: strategies read a handful of keys, where comparing them is cheaper than SipHash
+/// (the hashing was a tenth of an `oidc` call).
+pub type AuthMetadata = BTreeMap<String, Value>;
 
 /// The `auth` object of a request (`KubernetesRequestAuth`): provider key to JSON value.
 pub type RequestAuth = serde_json::Map<String, Value>;

@@ -92,59 +92,66 @@ impl PreparedInputs {
         })
     }
 
-    /// The inputs from what the JS layer read: `values[i]` for `inputs[i]`. `None` when a
-    /// value is neither a string nor `undefined`, or a required one is missing; the caller
-    /// then reads the objects itself, which reports the field.
+    /// The inputs from what the JS layer read: `values[i]` for `inputs[i]`, written into
+    /// `read`, a previous call's inputs whose strings and map nodes are reused (a pass-through
+    /// call then allocates almost nothing). Every input sets or removes its entries, so after
+    /// `true` the maps hold this call's values and nothing else. `false` when a value is
+    /// neither a string nor `undefined`, or a required one is missing: the caller then reads
+    /// the objects itself, which reports the field.
     pub fn read_values(
         &self,
         env: sys::napi_env,
         values: &[sys::napi_value],
-    ) -> Option<(ClusterDetails, RequestAuth)> {
+        read: &mut (ClusterDetails, RequestAuth),
+    ) -> bool {
         if values.len() != self.inputs.len() {
-            return None;
+            return false;
         }
-        let mut cd = ClusterDetails {
-            tls_deferred: self.spec.cluster_tls,
-            ..ClusterDetails::default()
-        };
-        let mut auth = RequestAuth::new();
+        let (cd, auth) = read;
+        cd.tls_deferred = self.spec.cluster_tls;
         for (input, &v) in self.inputs.iter().zip(values) {
-            let value = match read_string(env, v) {
-                Some(s) => s,
-                None if matches!(type_of(env, v), Some(sys::ValueType::napi_undefined)) => {
-                    if matches!(input, Input::Name | Input::Url) {
-                        return None;
+            let undefined = matches!(type_of(env, v), Some(sys::ValueType::napi_undefined));
+            let ok = match input {
+                Input::Name => !undefined && read_string_into(env, v, &mut cd.name),
+                Input::Url => !undefined && read_string_into(env, v, &mut cd.url),
+                Input::Metadata(k) if undefined => {
+                    cd.auth_metadata.remove(k.name);
+                    true
+                }
+                Input::Metadata(k) => match cd.auth_metadata.get_mut(k.name) {
+                    Some(slot) => set_string(env, v, slot),
+                    None => insert_string(env, v, |s| {
+                        cd.auth_metadata.insert(k.name.to_string(), s);
+                    }),
+                },
+                Input::Auth(k) if undefined => {
+                    auth.remove(k.name);
+                    true
+                }
+                Input::Auth(k) => match auth.get_mut(k.name) {
+                    Some(slot) => set_string(env, v, slot),
+                    None => insert_string(env, v, |s| {
+                        auth.insert(k.name.to_string(), s);
+                    }),
+                },
+                Input::AuthInner(a, _) | Input::AuthByMetadata(a, _) if undefined => {
+                    auth.remove(a.name);
+                    true
+                }
+                Input::AuthInner(a, b) => set_inner(env, v, auth, a.name, b.name),
+                Input::AuthByMetadata(a, m) => match cd.auth_metadata.get(*m) {
+                    Some(Value::String(p)) => set_inner(env, v, auth, a.name, p),
+                    _ => {
+                        auth.remove(a.name);
+                        true
                     }
-                    continue;
-                }
-                None => return None,
+                },
             };
-            match input {
-                Input::Name => cd.name = value,
-                Input::Url => cd.url = value,
-                Input::Metadata(k) => {
-                    cd.auth_metadata
-                        .insert(k.name.to_string(), Value::String(value));
-                }
-                Input::Auth(k) => {
-                    auth.insert(k.name.to_string(), Value::String(value));
-                }
-                Input::AuthInner(a, b) => {
-                    let mut inner = Map::new();
-                    inner.insert(b.name.to_string(), Value::String(value));
-                    auth.insert(a.name.to_string(), Value::Object(inner));
-                }
-                Input::AuthByMetadata(a, m) => {
-                    let Some(Value::String(p)) = cd.auth_metadata.get(*m) else {
-                        continue;
-                    };
-                    let mut inner = Map::new();
-                    inner.insert(p.clone(), Value::String(value));
-                    auth.insert(a.name.to_string(), Value::Object(inner));
-                }
+            if !ok {
+                return false;
             }
         }
-        Some((cd, auth))
+        true
     }
 
     /// The string `inputs[i]` was read as, if it was one (see `read_values`).
@@ -241,6 +248,87 @@ fn read_string(env: sys::napi_env, v: sys::napi_value) -> Option<String> {
         // Node hands out UTF-8 (lone surrogates become U+FFFD), so this does not fail.
         String::from_utf8(buf).ok()
     }
+}
+
+/// Reads the JS string `v` into `dest`, reusing its buffer; `false` if `v` is not a string.
+fn read_string_into(env: sys::napi_env, v: sys::napi_value, dest: &mut String) -> bool {
+    let mut small = [0u8; 256];
+    let mut written = 0usize;
+    let status = unsafe {
+        sys::napi_get_value_string_utf8(
+            env,
+            v,
+            small.as_mut_ptr().cast(),
+            small.len(),
+            &mut written,
+        )
+    };
+    if status != sys::Status::napi_ok {
+        return false;
+    }
+    // Room to spare: not truncated (see `read_string`).
+    if written < small.len() - 4 {
+        if let Ok(s) = std::str::from_utf8(&small[..written]) {
+            dest.clear();
+            dest.push_str(s);
+            return true;
+        }
+    }
+    match read_string(env, v) {
+        Some(s) => {
+            *dest = s;
+            true
+        }
+        None => false,
+    }
+}
+
+/// Sets a map entry's value to the JS string `v`, in place when it holds a string already.
+fn set_string(env: sys::napi_env, v: sys::napi_value, slot: &mut Value) -> bool {
+    if let Value::String(s) = slot {
+        return read_string_into(env, v, s);
+    }
+    let mut s = String::new();
+    let ok = read_string_into(env, v, &mut s);
+    *slot = Value::String(s);
+    ok
+}
+
+/// Reads the JS string `v` and hands it to `insert` as a JSON string.
+fn insert_string(env: sys::napi_env, v: sys::napi_value, insert: impl FnOnce(Value)) -> bool {
+    let mut s = String::new();
+    let ok = read_string_into(env, v, &mut s);
+    if ok {
+        insert(Value::String(s));
+    }
+    ok
+}
+
+/// `auth[outer]` becomes `{ inner: v }`, reusing the object when it has that one key.
+fn set_inner(
+    env: sys::napi_env,
+    v: sys::napi_value,
+    auth: &mut RequestAuth,
+    outer: &str,
+    inner: &str,
+) -> bool {
+    if let Some(Value::Object(map)) = auth.get_mut(outer) {
+        if map.len() == 1 {
+            if let Some(slot) = map.get_mut(inner) {
+                return set_string(env, v, slot);
+            }
+        }
+        map.clear();
+        return insert_string(env, v, |s| {
+            map.insert(inner.to_string(), s);
+        });
+    }
+    let mut map = Map::new();
+    let ok = insert_string(env, v, |s| {
+        map.insert(inner.to_string(), s);
+    });
+    auth.insert(outer.to_string(), Value::Object(map));
+    ok
 }
 
 fn own_keys(env: sys::napi_env, obj: sys::napi_value) -> Option<Vec<(String, sys::napi_value)>> {

@@ -104,6 +104,8 @@ struct Engine {
     realm: Realm,
     /// Set when the options carry a `now` function: the JS layer samples it before each call.
     clock: Option<Arc<SampledClock>>,
+    /// The last pass-through call's inputs, reused by the next (see `read_values`).
+    scratch: std::sync::Mutex<Option<(ClusterDetails, RequestAuth)>>,
 }
 
 /// The name core errors use for a strategy kind (only the kinds that take a TokenCredential).
@@ -145,30 +147,35 @@ impl Engine {
         }
         // How many of `values` the inputs were built from: only those can be answered with
         // their index.
-        let (read, mut passed) = match self.inputs.read_values(env.raw(), values) {
-            Some(read) => (read, values.len()),
-            None => (self.read(env, *cluster_details, *request_auth, false)?, 0),
+        let mut read = self.take_scratch();
+        let mut passed = if self.inputs.read_values(env.raw(), values, &mut read) {
+            values.len()
+        } else {
+            read = self.read(env, *cluster_details, *request_auth, false)?;
+            0
         };
-        // Pass-through strategies and configured tokens: no future, no runtime.
+        // Pass-through strategies, configured tokens and cache hits: no future, no runtime.
         let strategy = &self.strategy;
-        match catch_unwind(AssertUnwindSafe(|| {
+        let settled = match catch_unwind(AssertUnwindSafe(|| {
             strategy.credential_now(&read.0, &read.1)
         })) {
-            Ok(None) => {}
-            Ok(Some(Ok(credential))) => {
-                if let KubernetesCredential::BearerToken { token } = &credential {
-                    if let Some(i) = self.input_index(passed, &read, token.expose()) {
-                        return Ok(env.create_uint32(i as u32)?.to_unknown());
-                    }
-                }
-                return immediate(env, credential);
+            Ok(None) => None,
+            Ok(Some(Ok(credential))) => Some(match self.index_of(passed, &read, &credential) {
+                Some(i) => env.create_uint32(i as u32).map(|v| v.to_unknown()),
+                None => immediate(env, credential),
+            }),
+            Ok(Some(Err(err))) => Some(Err(self.realm.auth(env, err))),
+            Err(_) => Some(Err(self.realm.error(
+                env,
+                "internal error in getCredential".into(),
+                false,
+            ))),
+        };
+        if let Some(settled) = settled {
+            if passed > 0 {
+                self.put_scratch(read);
             }
-            Ok(Some(Err(err))) => return Err(self.realm.auth(env, err)),
-            Err(_) => {
-                return Err(self
-                    .realm
-                    .error(env, "internal error in getCredential".into(), false))
-            }
+            return settled;
         }
         let mut read = Arc::new(read);
         let mut fut = self.future(&read);
@@ -179,22 +186,40 @@ impl Engine {
             fut = self.future(&read);
             polled = poll_once(&mut fut);
         }
-        if let Ok(Poll::Ready(Ok(KubernetesCredential::BearerToken { token }))) = &polled {
-            if let Some(i) = self.input_index(passed, &read, token.expose()) {
+        if let Ok(Poll::Ready(Ok(credential))) = &polled {
+            if let Some(i) = self.index_of(passed, &read, credential) {
                 return Ok(env.create_uint32(i as u32)?.to_unknown());
             }
         }
         finish(env, &self.realm, polled, fut)
     }
 
-    /// Which of the `passed` values the JS layer read is `token`, if any.
-    fn input_index(
+    /// Which of the `passed` values the JS layer read is the credential's token, if any.
+    fn index_of(
         &self,
         passed: usize,
         (cd, auth): &(ClusterDetails, RequestAuth),
-        token: &str,
+        credential: &KubernetesCredential,
     ) -> Option<usize> {
+        let KubernetesCredential::BearerToken { token } = credential else {
+            return None;
+        };
+        let token = token.expose();
         (0..passed).find(|&i| self.inputs.value_of(i, cd, auth) == Some(token))
+    }
+
+    /// The inputs of an earlier call, for `read_values` to overwrite (see there).
+    fn take_scratch(&self) -> (ClusterDetails, RequestAuth) {
+        // A call made while another holds it (a getter calling back in) starts afresh.
+        (self.scratch.try_lock().ok())
+            .and_then(|mut s| s.take())
+            .unwrap_or_default()
+    }
+
+    fn put_scratch(&self, read: (ClusterDetails, RequestAuth)) {
+        if let Ok(mut s) = self.scratch.try_lock() {
+            *s = Some(read);
+        }
     }
 
     /// Reads the inputs from the JS objects themselves: the path for values the JS layer
@@ -275,6 +300,7 @@ impl NativeStrategy {
                 inputs,
                 realm,
                 clock,
+                scratch: Default::default(),
             }),
         })
     }

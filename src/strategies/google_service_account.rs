@@ -153,16 +153,26 @@ impl AuthenticationStrategy for GoogleServiceAccountStrategy {
         InputSpec::default()
     }
 
-    async fn get_credential(
+    /// A configuration error, or a fresh token.
+    fn credential_now(
         &self,
         _cluster: &ClusterDetails,
         _auth: &RequestAuth,
-    ) -> Result<KubernetesCredential, AuthError> {
+    ) -> Option<Result<KubernetesCredential, AuthError>> {
         if let Some(Err(err)) = &self.inner.configured {
-            return Err(err.clone());
+            return Some(Err(err.clone()));
         }
-        if let Some(token) = self.tokens.get_fresh(&()) {
-            return Ok(KubernetesCredential::BearerToken { token });
+        let token = self.tokens.get_fresh(&())?;
+        Some(Ok(KubernetesCredential::BearerToken { token }))
+    }
+
+    async fn get_credential(
+        &self,
+        cluster: &ClusterDetails,
+        auth: &RequestAuth,
+    ) -> Result<KubernetesCredential, AuthError> {
+        if let Some(done) = self.credential_now(cluster, auth) {
+            return done;
         }
         let inner = Arc::clone(&self.inner);
         let token = self

@@ -381,6 +381,24 @@ impl PinnipedStrategy {
     }
 
     /// The authenticator and API group for a cluster: annotations over constructor defaults.
+    /// A call's token, authenticator and TokenCredentialRequest API group, and its cache key.
+    fn request<'a>(
+        &self,
+        cluster: &ClusterDetails,
+        auth: &'a RequestAuth,
+    ) -> Result<(&'a str, Authenticator, String, CacheKey), AuthError> {
+        // Proxy headers arrive lower-cased: `...-Pinniped-ClusterIDToken` is `clusteridtoken`.
+        let supplied = match auth.get("pinniped") {
+            Some(Value::Object(by_name)) => by_name.get("clusteridtoken"),
+            _ => None,
+        };
+        let token = supplied_token(supplied, || "requestAuth.pinniped.clusteridtoken".into())?
+            .ok_or_else(|| AuthError::contract(TOKEN_NOT_FOUND))?;
+        let (authenticator, api_group) = self.cluster_params(cluster)?;
+        let key = self.cache_key(token, &cluster.url, &authenticator, &api_group);
+        Ok((token, authenticator, api_group, key))
+    }
+
     fn cluster_params(
         &self,
         cluster: &ClusterDetails,
@@ -456,20 +474,25 @@ impl AuthenticationStrategy for PinnipedStrategy {
         }
     }
 
+    /// Bad input, or this user's cached certificate.
+    fn credential_now(
+        &self,
+        cluster: &ClusterDetails,
+        auth: &RequestAuth,
+    ) -> Option<Result<KubernetesCredential, AuthError>> {
+        let (_, _, _, key) = match self.request(cluster, auth) {
+            Ok(request) => request,
+            Err(err) => return Some(Err(err)),
+        };
+        self.certs.get_fresh(&key).map(|certs| Ok(x509(certs)))
+    }
+
     async fn get_credential(
         &self,
         cluster: &ClusterDetails,
         auth: &RequestAuth,
     ) -> Result<KubernetesCredential, AuthError> {
-        // Proxy headers arrive lower-cased: `...-Pinniped-ClusterIDToken` is `clusteridtoken`.
-        let supplied = match auth.get("pinniped") {
-            Some(Value::Object(by_name)) => by_name.get("clusteridtoken"),
-            _ => None,
-        };
-        let token = supplied_token(supplied, || "requestAuth.pinniped.clusteridtoken".into())?
-            .ok_or_else(|| AuthError::contract(TOKEN_NOT_FOUND))?;
-        let (authenticator, api_group) = self.cluster_params(cluster)?;
-        let key = self.cache_key(token, &cluster.url, &authenticator, &api_group);
+        let (token, authenticator, api_group, key) = self.request(cluster, auth)?;
         if let Some(certs) = self.certs.get_fresh(&key) {
             return Ok(x509(certs));
         }

@@ -125,8 +125,7 @@ impl AuthenticationStrategy for ServiceAccountStrategy {
         }
     }
 
-    /// Only a configured token is had without waiting; the in-cluster file is read on the
-    /// runtime, through its cache.
+    /// A configured token, or the in-cluster file's while its cached read is fresh.
     fn credential_now(
         &self,
         cluster: &ClusterDetails,
@@ -134,7 +133,8 @@ impl AuthenticationStrategy for ServiceAccountStrategy {
     ) -> Option<Result<KubernetesCredential, AuthError>> {
         match configured_token(cluster) {
             Ok(Some(token)) => Some(Ok(KubernetesCredential::bearer(token))),
-            Ok(None) => None,
+            Ok(None) => (self.token_file.get_fresh(&()))
+                .map(|token| Ok(KubernetesCredential::BearerToken { token })),
             Err(err) => Some(Err(err.into())),
         }
     }

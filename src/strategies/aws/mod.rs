@@ -502,25 +502,26 @@ impl AuthenticationStrategy for AwsIamStrategy {
         }
     }
 
+    /// A bad annotation, or a cached token.
+    fn credential_now(
+        &self,
+        cluster: &ClusterDetails,
+        _auth: &RequestAuth,
+    ) -> Option<Result<KubernetesCredential, AuthError>> {
+        let key = match token_key(cluster) {
+            Ok(key) => key,
+            Err(err) => return Some(Err(err.into())),
+        };
+        let token = self.inner.tokens.get_fresh(&key)?;
+        Some(Ok(KubernetesCredential::BearerToken { token }))
+    }
+
     async fn get_credential(
         &self,
         cluster: &ClusterDetails,
         _auth: &RequestAuth,
     ) -> Result<KubernetesCredential, AuthError> {
-        // `?? clusterDetails.name`: only a missing or null id falls back; `''` is used as-is.
-        let cluster_id =
-            metadata_string(cluster, ANNOTATION_AWS_CLUSTER_ID, false)?.unwrap_or(&cluster.name);
-        let key = TokenKey {
-            cluster_id: cluster_id.to_string(),
-            region: current_region(),
-            fips: use_fips(),
-            assume_role: metadata_string(cluster, ANNOTATION_AWS_ASSUME_ROLE, true)?
-                .map(str::to_string),
-            external_id: metadata_string(cluster, ANNOTATION_AWS_EXTERNAL_ID, true)?
-                .map(str::to_string),
-            account_id: metadata_string(cluster, ANNOTATION_AWS_ACCOUNT_ID, true)?
-                .map(str::to_string),
-        };
+        let key = token_key(cluster)?;
         // The cache hit stays small and inline; everything else is one boxed future, so the
         // hit path does not build (and move) the large state of the STS and signing paths.
         let token = match self.inner.tokens.get_fresh(&key) {
@@ -529,6 +530,23 @@ impl AuthenticationStrategy for AwsIamStrategy {
         };
         Ok(KubernetesCredential::BearerToken { token })
     }
+}
+
+/// What a token is cached under: the cluster's annotations and the region settings.
+fn token_key(cluster: &ClusterDetails) -> Result<TokenKey, InputError> {
+    // `?? clusterDetails.name`: only a missing or null id falls back; `''` is used as-is.
+    let cluster_id =
+        metadata_string(cluster, ANNOTATION_AWS_CLUSTER_ID, false)?.unwrap_or(&cluster.name);
+    Ok(TokenKey {
+        cluster_id: cluster_id.to_string(),
+        region: current_region(),
+        fips: use_fips(),
+        assume_role: metadata_string(cluster, ANNOTATION_AWS_ASSUME_ROLE, true)?
+            .map(str::to_string),
+        external_id: metadata_string(cluster, ANNOTATION_AWS_EXTERNAL_ID, true)?
+            .map(str::to_string),
+        account_id: metadata_string(cluster, ANNOTATION_AWS_ACCOUNT_ID, true)?.map(str::to_string),
+    })
 }
 
 #[cfg(test)]

@@ -170,6 +170,11 @@ impl TokenCache {
         }
     }
 
+    fn fresh(&self, scope: &str) -> Option<KubernetesCredential> {
+        let token = self.tokens.get_fresh(scope)?;
+        Some(KubernetesCredential::BearerToken { token })
+    }
+
     /// Completes without awaiting anything when the token is fresh.
     async fn token(&self, scope: &str) -> Result<Secret, AuthError> {
         let source = Arc::clone(&self.source);
@@ -237,6 +242,14 @@ impl AuthenticationStrategy for AzureIdentityStrategy {
 
     fn inputs(&self) -> InputSpec {
         InputSpec::default()
+    }
+
+    fn credential_now(
+        &self,
+        _cluster: &ClusterDetails,
+        _auth: &RequestAuth,
+    ) -> Option<Result<KubernetesCredential, AuthError>> {
+        self.tokens.fresh(AKS_SCOPE).map(Ok)
     }
 
     async fn get_credential(
@@ -358,6 +371,18 @@ impl MicrosoftEntraIdStrategy {
             )),
         }
     }
+
+    /// The scope a cluster's token is for: its annotation, else the default scope.
+    fn cluster_scope<'a>(&'a self, cluster: &'a ClusterDetails) -> Result<&'a str, AuthError> {
+        self.scope(&cluster.auth_metadata)
+            .map_err(|e| InputError::new(format!("clusterDetails.{}", e.field), e.expected))?
+            .ok_or_else(|| {
+                AuthError::Config(format!(
+                    "microsoftEntraId: cluster '{}' {NO_SCOPE}",
+                    cluster.name
+                ))
+            })
+    }
 }
 
 #[async_trait]
@@ -374,20 +399,24 @@ impl AuthenticationStrategy for MicrosoftEntraIdStrategy {
         }
     }
 
+    /// A missing or bad scope, or a fresh token for it.
+    fn credential_now(
+        &self,
+        cluster: &ClusterDetails,
+        _auth: &RequestAuth,
+    ) -> Option<Result<KubernetesCredential, AuthError>> {
+        match self.cluster_scope(cluster) {
+            Ok(scope) => self.tokens.fresh(scope).map(Ok),
+            Err(err) => Some(Err(err)),
+        }
+    }
+
     async fn get_credential(
         &self,
         cluster: &ClusterDetails,
         _auth: &RequestAuth,
     ) -> Result<KubernetesCredential, AuthError> {
-        let scope = self
-            .scope(&cluster.auth_metadata)
-            .map_err(|e| InputError::new(format!("clusterDetails.{}", e.field), e.expected))?
-            .ok_or_else(|| {
-                AuthError::Config(format!(
-                    "microsoftEntraId: cluster '{}' {NO_SCOPE}",
-                    cluster.name
-                ))
-            })?;
+        let scope = self.cluster_scope(cluster)?;
         let token = self.tokens.token(scope).await?;
         Ok(KubernetesCredential::BearerToken { token })
     }
