@@ -11,8 +11,10 @@ export declare class DispatchStrategy {
    * throws when none matches, as Backstage's `getCredential` does (synchronously). The JS
    * layer calls the strategy's `getCredential` itself: from native code that call would
    * cross the JS/native boundary twice more.
+   *
+   * `provider`: the annotation, when the JS layer read it as a string.
    */
-  strategyFor(clusterDetails: unknown): object
+  strategyFor(clusterDetails: unknown, provider?: string | undefined | null): object
   /**
    * `strategy_for(clusterDetails).getCredential(clusterDetails, requestAuth)`, all native;
    * the JS layer uses it when the strategy's `getCredential` is not a function, for the

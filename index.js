@@ -396,8 +396,15 @@ class DispatchStrategy extends binding.DispatchStrategy {
   }
 
   getCredential(clusterDetails, requestAuth) {
-    // Throws synchronously when no strategy matches, as Backstage's does.
-    const strategy = this.strategyFor(clusterDetails);
+    // Throws synchronously when no strategy matches, as Backstage's does. A string annotation
+    // is read here (see `inputReader`); anything else the native side reads and names.
+    let provider;
+    try {
+      provider = clusterDetails.authMetadata['kubernetes.io/auth-provider'];
+    } catch {
+      provider = undefined;
+    }
+    const strategy = this.strategyFor(clusterDetails, typeof provider === 'string' ? provider : undefined);
     const getCredential = strategy.getCredential;
     if (typeof getCredential !== 'function') return super.getCredential(clusterDetails, requestAuth);
     return getCredential.call(strategy, clusterDetails, requestAuth);

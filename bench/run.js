@@ -130,8 +130,11 @@ async function standIns() {
 
 /**
  * The cases. `backstage`/`ours` make a strategy; `call(s)` makes one call. `upstream` counts
- * requests at a stand-in. `target`: `{ speedup }` (ours/Backstage calls/s at least) or
- * `{ floor }` (our per-call time within this multiple of the napi floor, and <= 1 us).
+ * requests at a stand-in. `target`: `{ speedup }` (ours/Backstage calls/s at least),
+ * `{ floor }` (our per-call time within this multiple of the napi floor) and `{ us }` (our
+ * per-call time at most this). Issue 6 sets `floor: 2, us: 1` for aks, google, oidc,
+ * anonymous and azure cached; dispatch (which calls another strategy) and the token file
+ * (ours only) carry only the floor target.
  */
 function cases({ sts, api, google }) {
   const aws = { mainAccount: { accessKeyId: 'AKIABENCHEXAMPLE0001', secretAccessKey: 'benchSecret/EXAMPLE+key' } };
@@ -215,7 +218,7 @@ function cases({ sts, api, google }) {
       backstage: () => new backstage.AzureIdentityStrategy(quietLogger, azureCredential(3600)),
       ours: () => new native.AzureIdentityStrategy(quietLogger, azureCredential(3600)),
       call: call(md({})),
-      target: { floor: 2 },
+      target: { floor: 2, us: 1 },
     },
     {
       id: 'azure-refresh',
@@ -251,7 +254,7 @@ function cases({ sts, api, google }) {
       backstage: () => new backstage[cls](),
       ours: () => new native[cls](),
       call: call(passThrough, auth),
-      target: { floor: 2 },
+      target: { floor: 2, us: 1 },
     })),
     {
       id: 'dispatch',
@@ -293,7 +296,8 @@ async function runCase(c, floorUs) {
   const checks = [];
   if (t.speedup) checks.push(row.speedup >= t.speedup);
   if (t.upstream) checks.push(row.ours.concurrent1000.upstreamRequests <= t.upstream);
-  if (t.floor) checks.push(row.vsFloor <= t.floor && row.oursUsPerCall <= 1);
+  if (t.floor) checks.push(row.vsFloor <= t.floor);
+  if (t.us) checks.push(row.oursUsPerCall <= t.us);
   checks.push(row.ours.rssGrowthMb < 10);
   row.meetsTarget = checks.every(Boolean);
   return row;
@@ -304,6 +308,7 @@ function targetText(t) {
   if (t.speedup) parts.push(`>= ${t.speedup}x`);
   if (t.upstream) parts.push(`${t.upstream} upstream / 1000`);
   if (t.floor) parts.push(`<= ${t.floor}x floor`);
+  if (t.us) parts.push(`<= ${t.us} us`);
   return parts.join(', ');
 }
 

@@ -198,14 +198,22 @@ impl DispatchStrategy {
     /// layer calls the strategy's `getCredential` itself: from native code that call would
     /// cross the JS/native boundary twice more.
     #[napi(catch_unwind, ts_return_type = "object")]
+    ///
+    /// `provider`: the annotation, when the JS layer read it as a string.
     pub fn strategy_for<'e>(
         &self,
         env: &'e Env,
         cluster_details: Unknown<'e>,
+        provider: Option<String>,
     ) -> Result<Unknown<'e>> {
-        let cluster = convert::cluster_details(env, &cluster_details, &self.inputs)
-            .map_err(|e| self.realm.input(env, e))?;
-        let provider = provider_label(cluster.auth_metadata.get(ANNOTATION_AUTH_PROVIDER));
+        let provider = match provider {
+            Some(provider) => provider,
+            None => {
+                let cluster = convert::cluster_details(env, &cluster_details, &self.inputs)
+                    .map_err(|e| self.realm.input(env, e))?;
+                provider_label(cluster.auth_metadata.get(ANNOTATION_AUTH_PROVIDER))
+            }
+        };
         let strategy = self
             .core
             .for_credential(&provider)
@@ -223,7 +231,7 @@ impl DispatchStrategy {
         cluster_details: Unknown<'e>,
         request_auth: Unknown<'e>,
     ) -> Result<Unknown<'e>> {
-        let strategy = self.strategy_for(env, cluster_details)?;
+        let strategy = self.strategy_for(env, cluster_details, None)?;
         self.call(
             env,
             strategy.raw(),
