@@ -6,17 +6,18 @@ export declare class DispatchStrategy {
    * read once, as Backstage snapshots its registered map.
    */
   constructor(options: unknown, realm?: RealmFactories)
+  /** The map's strategies, in the order of the indexes `chooser()` returns. */
+  strategies(): object[]
   /**
-   * The strategy `clusterDetails` names in its `kubernetes.io/auth-provider` annotation;
-   * throws when none matches, as Backstage's `getCredential` does (synchronously). The JS
-   * layer calls the strategy's `getCredential` itself: from native code that call would
-   * cross the JS/native boundary twice more.
-   *
-   * `provider`: the annotation, when the JS layer read it as a string.
+   * `(clusterDetails, provider?) => index`: which strategy serves `clusterDetails`, by its
+   * `kubernetes.io/auth-provider` annotation (`provider`, when the JS layer read it as a
+   * string); throws when none matches, as Backstage's `getCredential` does
+   * (synchronously). The JS layer then calls that strategy's `getCredential` itself: from
+   * native code the call would cross the JS/native boundary twice more.
    */
-  strategyFor(clusterDetails: unknown, provider?: string | undefined | null): object
+  chooser(): (clusterDetails: unknown, provider?: string) => number
   /**
-   * `strategy_for(clusterDetails).getCredential(clusterDetails, requestAuth)`, all native;
+   * The chosen strategy's `getCredential(clusterDetails, requestAuth)`, all native;
    * the JS layer uses it when the strategy's `getCredential` is not a function, for the
    * error naming it.
    */

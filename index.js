@@ -391,8 +391,15 @@ class PinnipedHelper extends binding.PinnipedHelper {
 }
 
 class DispatchStrategy extends binding.DispatchStrategy {
+  // The native choice as a function of its own, and the strategies it picks from by index
+  // (see `chooser` in src/node/dispatch.rs).
+  #choose;
+  #strategies;
+
   constructor(options) {
     super(options, realm);
+    this.#choose = this.chooser();
+    this.#strategies = this.strategies();
   }
 
   getCredential(clusterDetails, requestAuth) {
@@ -404,7 +411,7 @@ class DispatchStrategy extends binding.DispatchStrategy {
     } catch {
       provider = undefined;
     }
-    const strategy = this.strategyFor(clusterDetails, typeof provider === 'string' ? provider : undefined);
+    const strategy = this.#strategies[this.#choose(clusterDetails, typeof provider === 'string' ? provider : undefined)];
     const getCredential = strategy.getCredential;
     if (typeof getCredential !== 'function') return super.getCredential(clusterDetails, requestAuth);
     return getCredential.call(strategy, clusterDetails, requestAuth);

@@ -2,10 +2,12 @@
 
 use std::collections::HashMap;
 use std::ffi::CStr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
+use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
-use napi::sys;
+use napi::{check_status, sys};
 use napi_derive::napi;
 
 use super::convert::{self, PreparedInputs};
@@ -18,9 +20,89 @@ use crate::types::{InputSpec, ANNOTATION_AUTH_PROVIDER};
 pub struct DispatchStrategy {
     // Refs keep the strategy objects alive; released in `finalize` with the instance.
     core: CoreDispatch<ObjectRef<false>>,
+    /// The same choice by index into `strategies()`, for the JS layer's `chooser()` function.
+    chooser: Arc<Chooser>,
+    /// The map's keys, in index order.
+    order: Vec<String>,
+    realm: Realm,
+}
+
+/// Picks a strategy by index. No JS references: the function `chooser()` makes can own it.
+struct Chooser {
+    core: CoreDispatch<u32>,
     /// The one `clusterDetails` value read: the provider annotation.
     inputs: PreparedInputs,
     realm: Realm,
+}
+
+impl Chooser {
+    /// The index of the strategy for `clusterDetails` (or for `provider`, the annotation the
+    /// JS layer read as a string); an error of Backstage's words when none matches.
+    fn choose(
+        &self,
+        env: &Env,
+        cluster_details: sys::napi_value,
+        provider: Option<String>,
+    ) -> Result<u32> {
+        let provider = match provider {
+            Some(provider) => provider,
+            None => {
+                let cluster =
+                    convert::cluster_details_raw(env.raw(), cluster_details, &self.inputs, true)
+                        .map_err(|e| self.realm.input(env, e))?;
+                provider_label(cluster.auth_metadata.get(ANNOTATION_AUTH_PROVIDER))
+            }
+        };
+        (self.core.for_credential(&provider))
+            .copied()
+            .map_err(|e| self.realm.auth(env, e))
+    }
+}
+
+/// The function `chooser()` makes: `(clusterDetails, provider?) => index`; throws when no
+/// strategy matches. A plain N-API function (see `NativeStrategy::bind` for why).
+unsafe extern "C" fn choose_callback(
+    raw_env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    let env = Env::from_raw(raw_env);
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let mut argc = 2usize;
+        let mut argv = [ptr::null_mut(); 2];
+        let mut data = ptr::null_mut();
+        check_status!(unsafe {
+            sys::napi_get_cb_info(
+                raw_env,
+                info,
+                &mut argc,
+                argv.as_mut_ptr(),
+                ptr::null_mut(),
+                &mut data,
+            )
+        })?;
+        // The data `chooser` attached: alive as long as this function is.
+        let chooser = unsafe { data.cast::<Arc<Chooser>>().as_ref() }
+            .ok_or_else(|| Error::new(Status::InvalidArg, "chooser: not bound"))?;
+        let provider = String::from_napi_value(raw_env, argv[1]).ok();
+        let index = chooser.choose(&env, argv[0], provider)?;
+        env.create_uint32(index).map(|v| v.raw())
+    }));
+    let err = match outcome {
+        Ok(Ok(value)) => return value,
+        Ok(Err(err)) => err,
+        Err(_) => Error::new(Status::GenericFailure, "internal error in getCredential"),
+    };
+    unsafe { JsError::from(err).throw_into(raw_env) };
+    ptr::null_mut()
+}
+
+unsafe extern "C" fn drop_chooser(
+    _env: sys::napi_env,
+    data: *mut std::ffi::c_void,
+    _hint: *mut std::ffi::c_void,
+) {
+    // Runs once, when the function is collected; `data` is the box `chooser` leaked.
+    drop(unsafe { Box::from_raw(data.cast::<Arc<Chooser>>()) });
 }
 
 impl ObjectFinalize for DispatchStrategy {
@@ -183,45 +265,85 @@ impl DispatchStrategy {
             }
             return Err(err);
         }
+        let order: Vec<String> = strategies.keys().cloned().collect();
+        let indexes = (order.iter().zip(0u32..))
+            .map(|(k, i)| (k.clone(), i))
+            .collect();
         Ok(DispatchStrategy {
             core: CoreDispatch::new(strategies),
-            inputs: PreparedInputs::new(InputSpec {
-                metadata_keys: &[ANNOTATION_AUTH_PROVIDER],
-                ..InputSpec::default()
+            chooser: Arc::new(Chooser {
+                core: CoreDispatch::new(indexes),
+                inputs: PreparedInputs::new(InputSpec {
+                    metadata_keys: &[ANNOTATION_AUTH_PROVIDER],
+                    ..InputSpec::default()
+                }),
+                realm: realm.clone(),
             }),
+            order,
             realm,
         })
     }
 
-    /// The strategy `clusterDetails` names in its `kubernetes.io/auth-provider` annotation;
-    /// throws when none matches, as Backstage's `getCredential` does (synchronously). The JS
-    /// layer calls the strategy's `getCredential` itself: from native code that call would
-    /// cross the JS/native boundary twice more.
-    #[napi(catch_unwind, ts_return_type = "object")]
-    ///
-    /// `provider`: the annotation, when the JS layer read it as a string.
-    pub fn strategy_for<'e>(
-        &self,
-        env: &'e Env,
-        cluster_details: Unknown<'e>,
-        provider: Option<String>,
-    ) -> Result<Unknown<'e>> {
-        let provider = match provider {
-            Some(provider) => provider,
-            None => {
-                let cluster = convert::cluster_details(env, &cluster_details, &self.inputs)
-                    .map_err(|e| self.realm.input(env, e))?;
-                provider_label(cluster.auth_metadata.get(ANNOTATION_AUTH_PROVIDER))
-            }
-        };
-        let strategy = self
-            .core
-            .for_credential(&provider)
-            .map_err(|e| self.realm.auth(env, e))?;
-        Ok(strategy.get_value(env)?.to_unknown())
+    /// The map's strategies, in the order of the indexes `chooser()` returns.
+    #[napi(catch_unwind, ts_return_type = "object[]")]
+    pub fn strategies<'e>(&self, env: &'e Env) -> Result<Array<'e>> {
+        let mut out = env.create_array(self.order.len() as u32)?;
+        for (i, key) in self.order.iter().enumerate() {
+            let strategy = self
+                .core
+                .for_credential(key)
+                .map_err(|e| self.realm.auth(env, e))?;
+            out.set(i as u32, strategy.get_value(env)?)?;
+        }
+        Ok(out)
     }
 
-    /// `strategy_for(clusterDetails).getCredential(clusterDetails, requestAuth)`, all native;
+    /// `(clusterDetails, provider?) => index`: which strategy serves `clusterDetails`, by its
+    /// `kubernetes.io/auth-provider` annotation (`provider`, when the JS layer read it as a
+    /// string); throws when none matches, as Backstage's `getCredential` does
+    /// (synchronously). The JS layer then calls that strategy's `getCredential` itself: from
+    /// native code the call would cross the JS/native boundary twice more.
+    #[napi(
+        catch_unwind,
+        ts_return_type = "(clusterDetails: unknown, provider?: string) => number"
+    )]
+    pub fn chooser<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
+        let state = Box::into_raw(Box::new(Arc::clone(&self.chooser)));
+        let mut f = ptr::null_mut();
+        let mut status = unsafe {
+            sys::napi_create_function(
+                env.raw(),
+                c"choose".as_ptr(),
+                "choose".len() as isize,
+                Some(choose_callback),
+                state.cast(),
+                &mut f,
+            )
+        };
+        if status == sys::Status::napi_ok {
+            status = unsafe {
+                sys::napi_add_finalizer(
+                    env.raw(),
+                    f,
+                    state.cast(),
+                    Some(drop_chooser),
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                )
+            };
+        }
+        if status != sys::Status::napi_ok {
+            // No finalizer owns it: ours to free.
+            drop(unsafe { Box::from_raw(state) });
+            return Err(Error::new(
+                Status::GenericFailure,
+                "cannot make the chooser",
+            ));
+        }
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), f) })
+    }
+
+    /// The chosen strategy's `getCredential(clusterDetails, requestAuth)`, all native;
     /// the JS layer uses it when the strategy's `getCredential` is not a function, for the
     /// error naming it.
     #[napi(catch_unwind, ts_return_type = "Promise<KubernetesCredential>")]
@@ -231,7 +353,12 @@ impl DispatchStrategy {
         cluster_details: Unknown<'e>,
         request_auth: Unknown<'e>,
     ) -> Result<Unknown<'e>> {
-        let strategy = self.strategy_for(env, cluster_details, None)?;
+        let index = self.chooser.choose(env, cluster_details.raw(), None)?;
+        let key = (self.order.get(index as usize))
+            .ok_or_else(|| self.realm.error(env, "no such strategy".into(), false))?;
+        let strategy = (self.core.for_credential(key))
+            .map_err(|e| self.realm.auth(env, e))?
+            .get_value(env)?;
         self.call(
             env,
             strategy.raw(),
