@@ -2,14 +2,14 @@
 
 use std::collections::HashMap;
 use std::ffi::CStr;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
-use napi::{check_status, sys};
+use napi::sys;
 use napi_derive::napi;
 
+use super::bound;
 use super::convert::{self, PreparedInputs};
 use super::realm::Realm;
 use crate::error::InputError;
@@ -57,52 +57,6 @@ impl Chooser {
             .copied()
             .map_err(|e| self.realm.auth(env, e))
     }
-}
-
-/// The function `chooser()` makes: `(clusterDetails, provider?) => index`; throws when no
-/// strategy matches. A plain N-API function (see `NativeStrategy::bind` for why).
-unsafe extern "C" fn choose_callback(
-    raw_env: sys::napi_env,
-    info: sys::napi_callback_info,
-) -> sys::napi_value {
-    let env = Env::from_raw(raw_env);
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let mut argc = 2usize;
-        let mut argv = [ptr::null_mut(); 2];
-        let mut data = ptr::null_mut();
-        check_status!(unsafe {
-            sys::napi_get_cb_info(
-                raw_env,
-                info,
-                &mut argc,
-                argv.as_mut_ptr(),
-                ptr::null_mut(),
-                &mut data,
-            )
-        })?;
-        // The data `chooser` attached: alive as long as this function is.
-        let chooser = unsafe { data.cast::<Arc<Chooser>>().as_ref() }
-            .ok_or_else(|| Error::new(Status::InvalidArg, "chooser: not bound"))?;
-        let provider = String::from_napi_value(raw_env, argv[1]).ok();
-        let index = chooser.choose(&env, argv[0], provider)?;
-        env.create_uint32(index).map(|v| v.raw())
-    }));
-    let err = match outcome {
-        Ok(Ok(value)) => return value,
-        Ok(Err(err)) => err,
-        Err(_) => Error::new(Status::GenericFailure, "internal error in getCredential"),
-    };
-    unsafe { JsError::from(err).throw_into(raw_env) };
-    ptr::null_mut()
-}
-
-unsafe extern "C" fn drop_chooser(
-    _env: sys::napi_env,
-    data: *mut std::ffi::c_void,
-    _hint: *mut std::ffi::c_void,
-) {
-    // Runs once, when the function is collected; `data` is the box `chooser` leaked.
-    drop(unsafe { Box::from_raw(data.cast::<Arc<Chooser>>()) });
 }
 
 impl ObjectFinalize for DispatchStrategy {
@@ -308,39 +262,17 @@ impl DispatchStrategy {
         ts_return_type = "(clusterDetails: unknown, provider?: string) => number"
     )]
     pub fn chooser<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
-        let state = Box::into_raw(Box::new(Arc::clone(&self.chooser)));
-        let mut f = ptr::null_mut();
-        let mut status = unsafe {
-            sys::napi_create_function(
-                env.raw(),
-                c"choose".as_ptr(),
-                "choose".len() as isize,
-                Some(choose_callback),
-                state.cast(),
-                &mut f,
-            )
-        };
-        if status == sys::Status::napi_ok {
-            status = unsafe {
-                sys::napi_add_finalizer(
-                    env.raw(),
-                    f,
-                    state.cast(),
-                    Some(drop_chooser),
-                    ptr::null_mut(),
-                    ptr::null_mut(),
-                )
-            };
-        }
-        if status != sys::Status::napi_ok {
-            // No finalizer owns it: ours to free.
-            drop(unsafe { Box::from_raw(state) });
-            return Err(Error::new(
-                Status::GenericFailure,
-                "cannot make the chooser",
-            ));
-        }
-        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), f) })
+        bound::function::<_, 2>(
+            env,
+            c"choose",
+            "getCredential",
+            Arc::clone(&self.chooser),
+            |env, chooser, argv, _| {
+                let provider = unsafe { String::from_napi_value(env.raw(), argv[1]) }.ok();
+                let index = chooser.choose(env, argv[0], provider)?;
+                env.create_uint32(index).map(|v| v.raw())
+            },
+        )
     }
 
     /// The chosen strategy's `getCredential(clusterDetails, requestAuth)`, all native;

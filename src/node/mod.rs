@@ -1,5 +1,6 @@
 //! The napi layer: converts JS values and errors and drives core futures. No strategy logic.
 
+mod bound;
 mod bridge;
 mod convert;
 mod dispatch;

@@ -15,6 +15,7 @@ use napi::{check_status, sys};
 use napi_derive::napi;
 use serde_json::Value;
 
+use super::bound;
 use super::bridge::{function_option, JsLogger, JsTokenSource};
 use super::convert::{self, PreparedInputs};
 use super::realm::Realm;
@@ -320,42 +321,22 @@ impl NativeStrategy {
     /// borrow tracking) cost more per call than the strategies' own work.
     #[napi(catch_unwind, ts_return_type = "(...args: unknown[]) => unknown")]
     pub fn bind<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
-        let state = Box::into_raw(Box::new(Arc::clone(&self.engine)));
-        let mut f = ptr::null_mut();
-        let status = unsafe {
-            sys::napi_create_function(
-                env.raw(),
-                c"credentialNow".as_ptr(),
-                "credentialNow".len() as isize,
-                Some(credential_now_callback),
-                state.cast(),
-                &mut f,
-            )
-        };
-        let status = if status == sys::Status::napi_ok {
-            unsafe {
-                sys::napi_add_finalizer(
-                    env.raw(),
-                    f,
-                    state.cast(),
-                    Some(drop_engine),
-                    ptr::null_mut(),
-                    ptr::null_mut(),
-                )
-            }
-        } else {
-            status
-        };
-        if status != sys::Status::napi_ok {
-            // No finalizer owns it: ours to free.
-            drop(unsafe { Box::from_raw(state) });
-            return Err(Error::new(
-                Status::GenericFailure,
-                "cannot bind the strategy",
-            ));
-        }
-        // From here the function's finalizer frees the box.
-        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), f) })
+        bound::function::<_, MAX_ARGS>(
+            env,
+            c"credentialNow",
+            "getCredential",
+            Arc::clone(&self.engine),
+            |env, engine, argv, argc| {
+                // More than MAX_ARGS cannot be our JS layer's values, which are then read
+                // natively.
+                let args = if argc > MAX_ARGS {
+                    &argv[..3]
+                } else {
+                    &argv[..argc.max(3)]
+                };
+                engine.call(env, args).map(|v| v.raw())
+            },
+        )
     }
 
     /// What the bound function's values are: one `[kind, ...names]` row per value, kinds
@@ -409,57 +390,6 @@ impl NativeStrategy {
     pub fn kind(&self) -> String {
         self.engine.strategy.name().to_string()
     }
-}
-
-unsafe extern "C" fn drop_engine(
-    _env: sys::napi_env,
-    data: *mut std::ffi::c_void,
-    _hint: *mut std::ffi::c_void,
-) {
-    // Runs once, when the bound function is collected; `data` is the box `bind` leaked.
-    drop(unsafe { Box::from_raw(data.cast::<Arc<Engine>>()) });
-}
-
-/// The function `NativeStrategy::bind` makes. Panics are caught here as `catch_unwind` does
-/// for the rest.
-unsafe extern "C" fn credential_now_callback(
-    raw_env: sys::napi_env,
-    info: sys::napi_callback_info,
-) -> sys::napi_value {
-    let env = Env::from_raw(raw_env);
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let mut argc = MAX_ARGS;
-        let mut argv = [ptr::null_mut(); MAX_ARGS];
-        let mut data = ptr::null_mut();
-        check_status!(unsafe {
-            sys::napi_get_cb_info(
-                raw_env,
-                info,
-                &mut argc,
-                argv.as_mut_ptr(),
-                ptr::null_mut(),
-                &mut data,
-            )
-        })?;
-        // The data `bind` attached: alive as long as this function is.
-        let engine = unsafe { data.cast::<Arc<Engine>>().as_ref() }
-            .ok_or_else(|| Error::new(Status::InvalidArg, "credentialNow: not bound"))?;
-        // Missing arguments read as `undefined` (N-API fills them in up to MAX_ARGS); more
-        // than MAX_ARGS cannot be our JS layer's values, which are then read natively.
-        let args = if argc > MAX_ARGS {
-            &argv[..3]
-        } else {
-            &argv[..argc.max(3)]
-        };
-        engine.call(&env, args).map(|v| v.raw())
-    }));
-    let err = match outcome {
-        Ok(Ok(value)) => return value,
-        Ok(Err(err)) => err,
-        Err(_) => Error::new(Status::GenericFailure, "internal error in getCredential"),
-    };
-    unsafe { JsError::from(err).throw_into(raw_env) };
-    ptr::null_mut()
 }
 
 /// `clusterDetails, requestAuth, now`, then at most this many values less three; the most any
