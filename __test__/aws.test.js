@@ -189,10 +189,11 @@ describe('AwsIamStrategy#getCredential (Backstage AwsIamStrategy.test.ts, ported
   });
 
   it('fails on signer error', async () => {
-    // A control character cannot be a signed header value: the signer refuses it.
+    // A control character cannot be a signed header value: refused before the signer,
+    // which would name no input.
     const p = new AwsIamStrategy().getCredential(cluster('bad\u0001name'), {});
     await expect(p).rejects.toThrow(Error);
-    await expect(p).rejects.toThrow(/SigV4 presign/);
+    await expect(p).rejects.toThrow(/^clusterDetails\.name must be free of control characters/);
   });
 
   it('rejects a non-ARN assume-role value with Malformed ARN', async () => {
@@ -237,6 +238,20 @@ describe('AwsIamStrategy credentials and caching without STS', () => {
       expect(v.accessKeyId).toBe('AKIDEXAMPLE');
       expect(v.sessionToken).toBeUndefined();
     }
+  });
+
+  it('names the cluster id that cannot be a header (a control character), wherever it came from', async () => {
+    await awsEnv(envCredentials(EXAMPLE));
+    const s = new AwsIamStrategy();
+    await expect(s.getCredential(cluster('a\u0000b'), {})).rejects.toThrow(
+      new TypeError('clusterDetails.name must be free of control characters (it is the x-k8s-aws-id header)'),
+    );
+    await expect(s.getCredential(cluster('ok', { 'kubernetes.io/x-k8s-aws-id': 'x\ny' }), {})).rejects.toThrow(
+      "clusterDetails.authMetadata['kubernetes.io/x-k8s-aws-id'] must be free of control characters",
+    );
+    expect(() => presignEksToken({ clusterId: '\u007f', credentials: EXAMPLE, signingTime: T })).toThrow(
+      new TypeError('options.clusterId must be free of control characters (it is the x-k8s-aws-id header)'),
+    );
   });
 
   it('fails with an Error naming the credential chain when there are no credentials', async () => {

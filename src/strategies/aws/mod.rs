@@ -22,7 +22,7 @@ use futures::future::{BoxFuture, FutureExt};
 use serde_json::Value;
 
 use self::config::{Account, AccountDefaults, AwsIntegrationConfig};
-use self::presign::{presign_token, sts_host, AwsCredentials, DEFAULT_REGION};
+use self::presign::{check_cluster_id, presign_token, sts_host, AwsCredentials, DEFAULT_REGION};
 use self::sts::{AssumeRole, SdkSource, Sts};
 use crate::cache::{CacheConfig, Expiring, ExpiringCache};
 use crate::clock::{system_clock, SharedClock};
@@ -535,8 +535,14 @@ impl AuthenticationStrategy for AwsIamStrategy {
 /// What a token is cached under: the cluster's annotations and the region settings.
 fn token_key(cluster: &ClusterDetails) -> Result<TokenKey, InputError> {
     // `?? clusterDetails.name`: only a missing or null id falls back; `''` is used as-is.
-    let cluster_id =
-        metadata_string(cluster, ANNOTATION_AWS_CLUSTER_ID, false)?.unwrap_or(&cluster.name);
+    let (cluster_id, field) = match metadata_string(cluster, ANNOTATION_AWS_CLUSTER_ID, false)? {
+        Some(id) => (
+            id,
+            "clusterDetails.authMetadata['kubernetes.io/x-k8s-aws-id']",
+        ),
+        None => (cluster.name.as_str(), "clusterDetails.name"),
+    };
+    check_cluster_id(cluster_id, field)?;
     Ok(TokenKey {
         cluster_id: cluster_id.to_string(),
         region: current_region(),

@@ -93,6 +93,20 @@ fn encode_uri_component(s: &str, out: &mut String) {
     }
 }
 
+/// The cluster id travels as the `x-k8s-aws-id` header, which cannot carry control
+/// characters: the signer would refuse it naming no input, so callers check it first and
+/// name `field`.
+pub fn check_cluster_id(cluster_id: &str, field: &str) -> Result<(), crate::error::InputError> {
+    let control = |c: char| c.is_ascii_control() && c != '\t';
+    if cluster_id.chars().any(control) {
+        return Err(crate::error::InputError::new(
+            field,
+            "free of control characters (it is the x-k8s-aws-id header)",
+        ));
+    }
+    Ok(())
+}
+
 fn sign_error(e: impl std::fmt::Display) -> AuthError {
     AuthError::Upstream {
         strategy: "aws",
@@ -269,6 +283,7 @@ pub fn presign_from_json(options: Option<&serde_json::Value>) -> Result<String, 
     let use_fips =
         std::env::var("AWS_USE_FIPS_ENDPOINT").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
     let host = sts_host(&region, use_fips);
+    check_cluster_id(&cluster_id, "options.clusterId")?;
     presign_token(&credentials, &region, &host, &cluster_id, signing_time_ms)
         .map(Secret::into_exposed)
 }
