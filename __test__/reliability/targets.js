@@ -26,8 +26,8 @@ const STRATEGY_METHODS = {
 };
 // What an error may name: the argument or option at fault, or the upstream asked.
 // Backstage's own messages (kept verbatim) name the field as "under auth.google in request
-// body" or "oidcTokenProvider".
-const CONTRACT = / under \S+ in request body|oidcTokenProvider|authProvider/;
+// body" or "oidcTokenProvider"; the provider in "under oidc.<provider>" can be any string.
+const CONTRACT = / under \S[^]* in request body|oidcTokenProvider|authProvider/;
 const FIELDS = new RegExp(`\\b(options|clusterDetails|requestAuth|authMetadata|pinnipedParams|config)\\b|${CONTRACT.source}`);
 const names = (extra) => new RegExp(`${FIELDS.source}|${extra}`);
 const cluster = (authMetadata = {}) => ({ name: 'c', url: 'https://127.0.0.1:6443', authMetadata });
