@@ -94,9 +94,21 @@ pub fn aws_integration_json(data: &[u8]) {
     }
 }
 
+/// One current-thread runtime for the targets that drive the SDK's async parsers, made on
+/// first use (libFuzzer and the loops call the targets many times in one process).
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a Tokio runtime")
+    })
+}
+
 /// Shared AWS config and credentials files (split at the first 0xFF byte), through the SDK's
 /// profile parser as the addon's profile sources use it.
-pub fn aws_config_files(runtime: &tokio::runtime::Runtime, data: &[u8]) {
+pub fn aws_config_files(data: &[u8]) {
     let (config_file, credentials_file) = match data.iter().position(|b| *b == 0xFF) {
         Some(at) => (&data[..at], &data[at + 1..]),
         None => (data, &[][..]),
@@ -110,7 +122,7 @@ pub fn aws_config_files(runtime: &tokio::runtime::Runtime, data: &[u8]) {
         ("AWS_SHARED_CREDENTIALS_FILE", "/fuzz/credentials"),
         ("HOME", "/fuzz"),
     ]);
-    runtime.block_on(async {
+    runtime().block_on(async {
         // The SDK's own alias of EnvConfigFiles; naming it avoids a direct aws-runtime dependency.
         #[allow(deprecated)]
         let files = aws_config::profile::profile_file::ProfileFiles::default();
@@ -177,7 +189,7 @@ fn body_secrets(body: &str) -> Vec<String> {
 /// An STS answer (status and XML body) through the SDK's deserializer and the addon's checks
 /// of AssumeRole and GetCallerIdentity. Messages name STS and the operation, and carry
 /// neither the signing secret nor a secret from the body.
-pub fn sts_xml(runtime: &tokio::runtime::Runtime, data: &[u8]) {
+pub fn sts_xml(data: &[u8]) {
     let (status, body) = split_status(data);
     let mut secrets = body_secrets(&String::from_utf8_lossy(body));
     secrets.push(format!("fuzzSecret/{MARK}"));
@@ -207,7 +219,7 @@ pub fn sts_xml(runtime: &tokio::runtime::Runtime, data: &[u8]) {
         session_token: Some(Secret::new(format!("fuzzSession{MARK}"))),
         expires_at_ms: None,
     };
-    runtime.block_on(async {
+    runtime().block_on(async {
         let role = "arn:aws:iam::123456789012:role/fuzz";
         match sts
             .assume_role(
