@@ -209,77 +209,49 @@ fn get_key(env: sys::napi_env, obj: sys::napi_value, key: &Key) -> Option<sys::n
     get_property(env, obj, &key.c)
 }
 
-/// Most strings we read (tokens aside) are short: one call into a stack buffer reads them;
-/// only longer ones need the length first.
+/// The JS string `v`, or `None` if it is not a string.
 fn read_string(env: sys::napi_env, v: sys::napi_value) -> Option<String> {
-    let mut small = [0u8; 256];
-    let mut written = 0usize;
-    unsafe {
-        if sys::napi_get_value_string_utf8(
-            env,
-            v,
-            small.as_mut_ptr().cast(),
-            small.len(),
-            &mut written,
-        ) != sys::Status::napi_ok
-        {
-            return None;
-        }
-    }
-    if written < small.len() - 4 {
-        // Room to spare: the string was not truncated (a cut needs 4 bytes of slack at most).
-        return String::from_utf8(small[..written].to_vec()).ok();
-    }
-    let mut len = 0usize;
-    unsafe {
-        if sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len)
-            != sys::Status::napi_ok
-        {
-            return None;
-        }
-        let mut buf = vec![0u8; len + 1];
-        let mut written = 0usize;
-        if sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), len + 1, &mut written)
-            != sys::Status::napi_ok
-        {
-            return None;
-        }
-        buf.truncate(written);
-        // Node hands out UTF-8 (lone surrogates become U+FFFD), so this does not fail.
-        String::from_utf8(buf).ok()
-    }
+    let mut s = String::new();
+    read_string_into(env, v, &mut s).then_some(s)
 }
 
-/// Reads the JS string `v` into `dest`, reusing its buffer; `false` if `v` is not a string.
+/// Reads the JS string `v` into `dest`, reusing its buffer (see `PreparedInputs::read_values`);
+/// `false` if `v` is not a string. Most strings we read (tokens aside) are short: one call
+/// into a stack buffer reads them; only longer ones need the length first.
 fn read_string_into(env: sys::napi_env, v: sys::napi_value, dest: &mut String) -> bool {
     let mut small = [0u8; 256];
     let mut written = 0usize;
-    let status = unsafe {
-        sys::napi_get_value_string_utf8(
-            env,
-            v,
-            small.as_mut_ptr().cast(),
-            small.len(),
-            &mut written,
-        )
+    let read = |buf: *mut u8, cap: usize, written: &mut usize| unsafe {
+        sys::napi_get_value_string_utf8(env, v, buf.cast(), cap, written) == sys::Status::napi_ok
     };
-    if status != sys::Status::napi_ok {
+    if !read(small.as_mut_ptr(), small.len(), &mut written) {
         return false;
     }
-    // Room to spare: not truncated (see `read_string`).
+    // Room to spare: the string was not truncated (a cut needs 4 bytes of slack at most).
+    // Node hands out UTF-8 (lone surrogates become U+FFFD), so the checks below do not fail.
     if written < small.len() - 4 {
-        if let Ok(s) = std::str::from_utf8(&small[..written]) {
-            dest.clear();
-            dest.push_str(s);
-            return true;
-        }
+        let Ok(s) = std::str::from_utf8(&small[..written]) else {
+            return false;
+        };
+        dest.clear();
+        dest.push_str(s);
+        return true;
     }
-    match read_string(env, v) {
-        Some(s) => {
+    let mut len = 0usize;
+    if !read(ptr::null_mut(), 0, &mut len) {
+        return false;
+    }
+    let mut buf = vec![0u8; len + 1];
+    if !read(buf.as_mut_ptr(), len + 1, &mut written) {
+        return false;
+    }
+    buf.truncate(written);
+    match String::from_utf8(buf) {
+        Ok(s) => {
             *dest = s;
             true
         }
-        None => false,
+        Err(_) => false,
     }
 }
 

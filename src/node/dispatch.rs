@@ -18,12 +18,11 @@ use crate::types::{InputSpec, ANNOTATION_AUTH_PROVIDER};
 
 #[napi(custom_finalize)]
 pub struct DispatchStrategy {
-    // Refs keep the strategy objects alive; released in `finalize` with the instance.
-    core: CoreDispatch<ObjectRef<false>>,
-    /// The same choice by index into `strategies()`, for the JS layer's `chooser()` function.
+    /// The map's strategies, in the order of the chooser's indexes. The refs keep the objects
+    /// alive; released in `finalize` with the instance.
+    strategies: Vec<ObjectRef<false>>,
+    /// Provider -> index into `strategies`, shared with the JS layer's `chooser()` function.
     chooser: Arc<Chooser>,
-    /// The map's keys, in index order.
-    order: Vec<String>,
     realm: Realm,
 }
 
@@ -61,7 +60,7 @@ impl Chooser {
 
 impl ObjectFinalize for DispatchStrategy {
     fn finalize(self, env: Env) -> Result<()> {
-        for (_, strategy) in self.core.into_strategies() {
+        for strategy in self.strategies {
             strategy.unref(&env)?;
         }
         Ok(())
@@ -108,6 +107,13 @@ fn take_exception(env: &Env) -> Option<sys::napi_value> {
 }
 
 impl DispatchStrategy {
+    /// The strategy object at a chooser index.
+    fn strategy<'e>(&self, env: &'e Env, index: u32) -> Result<Object<'e>> {
+        (self.strategies.get(index as usize))
+            .ok_or_else(|| self.realm.error(env, "no such strategy".into(), false))?
+            .get_value(env)
+    }
+
     /// Calls `obj[method](...args)`; what it returns is returned, what it throws is rethrown.
     fn call<'e>(
         &self,
@@ -219,12 +225,10 @@ impl DispatchStrategy {
             }
             return Err(err);
         }
-        let order: Vec<String> = strategies.keys().cloned().collect();
-        let indexes = (order.iter().zip(0u32..))
-            .map(|(k, i)| (k.clone(), i))
-            .collect();
+        let (names, strategies): (Vec<String>, Vec<_>) = strategies.into_iter().unzip();
+        let indexes = names.into_iter().zip(0u32..).collect();
         Ok(DispatchStrategy {
-            core: CoreDispatch::new(strategies),
+            strategies,
             chooser: Arc::new(Chooser {
                 core: CoreDispatch::new(indexes),
                 inputs: PreparedInputs::new(InputSpec {
@@ -233,7 +237,6 @@ impl DispatchStrategy {
                 }),
                 realm: realm.clone(),
             }),
-            order,
             realm,
         })
     }
@@ -241,12 +244,8 @@ impl DispatchStrategy {
     /// The map's strategies, in the order of the indexes `chooser()` returns.
     #[napi(catch_unwind, ts_return_type = "object[]")]
     pub fn strategies<'e>(&self, env: &'e Env) -> Result<Array<'e>> {
-        let mut out = env.create_array(self.order.len() as u32)?;
-        for (i, key) in self.order.iter().enumerate() {
-            let strategy = self
-                .core
-                .for_credential(key)
-                .map_err(|e| self.realm.auth(env, e))?;
+        let mut out = env.create_array(self.strategies.len() as u32)?;
+        for (i, strategy) in self.strategies.iter().enumerate() {
             out.set(i as u32, strategy.get_value(env)?)?;
         }
         Ok(out)
@@ -286,11 +285,7 @@ impl DispatchStrategy {
         request_auth: Unknown<'e>,
     ) -> Result<Unknown<'e>> {
         let index = self.chooser.choose(env, cluster_details.raw(), None)?;
-        let key = (self.order.get(index as usize))
-            .ok_or_else(|| self.realm.error(env, "no such strategy".into(), false))?;
-        let strategy = (self.core.for_credential(key))
-            .map_err(|e| self.realm.auth(env, e))?
-            .get_value(env)?;
+        let strategy = self.strategy(env, index)?;
         self.call(
             env,
             strategy.raw(),
@@ -306,9 +301,9 @@ impl DispatchStrategy {
         auth_metadata: Unknown<'e>,
     ) -> Result<Unknown<'e>> {
         let provider = self.provider(env, &auth_metadata, "authMetadata")?;
-        match self.core.for_validation(&provider) {
-            Ok(strategy) => {
-                let obj = strategy.get_value(env)?;
+        match self.chooser.core.for_validation(&provider) {
+            Ok(&index) => {
+                let obj = self.strategy(env, index)?;
                 match property(env, obj.raw(), c"validateCluster") {
                     Some(f) if type_of(env, f) == sys::ValueType::napi_function => {
                         self.call(env, obj.raw(), c"validateCluster", &[auth_metadata.raw()])

@@ -57,10 +57,6 @@ impl<S> DispatchStrategy<S> {
             ))
         })
     }
-
-    pub fn into_strategies(self) -> impl Iterator<Item = (String, S)> {
-        self.strategies.into_iter()
-    }
 }
 
 #[cfg(test)]
