@@ -227,8 +227,13 @@ class KubeApiStandIn {
     // handshake still under way): `closeAllConnections` does not see them, and `close`
     // would wait for them.
     this.sockets = new Set();
+    /** TCP connections accepted, and the most open at once (tests may reset both). */
+    this.connectionsOpened = 0;
+    this.peakConnections = 0;
     this.server.on('connection', (socket) => {
       this.sockets.add(socket);
+      this.peakConnections = Math.max(this.peakConnections, this.sockets.size);
+      this.connectionsOpened += 1;
       socket.once('close', () => this.sockets.delete(socket));
     });
     await new Promise((resolve) => this.server.listen(0, '127.0.0.1', resolve));

@@ -24,9 +24,7 @@ use serde_json::Value;
 use crate::cache::{CacheConfig, Expiring, ExpiringCache};
 use crate::clock::{system_clock, SharedClock};
 use crate::error::AuthError;
-use crate::http::{
-    exchange, read_body_limited, shared_factory, upstream_reason, TlsSettings, DEFAULT_TIMEOUT,
-};
+use crate::http::{shared_factory, TlsSettings, DEFAULT_TIMEOUT};
 use crate::secret::Secret;
 use crate::strategy::AuthenticationStrategy;
 use crate::types::{ClusterDetails, InputSpec, KubernetesCredential, RequestAuth};
@@ -287,7 +285,8 @@ impl Inner {
             )
             .header(reqwest::header::ACCEPT, "application/json")
             .body(body);
-        let (status, bytes) = exchange(request, self.timeout, MAX_RESPONSE_BYTES)
+        let (status, bytes) = client
+            .exchange(request, self.timeout, MAX_RESPONSE_BYTES)
             .await
             .map_err(|reason| upstream(&endpoint, reason))?;
         parse_token_answer(&endpoint, status, &bytes)
@@ -317,31 +316,31 @@ impl Inner {
             )
         })?;
         let client = shared_factory().client(NAME, &TlsSettings::default())?;
-        let response = client
-            .get(url)
-            .header("Metadata-Flavor", "Google")
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| {
-                upstream(
-                    &endpoint,
-                    format!("{}: {}", upstream_reason(&e, self.timeout), not_found()),
-                )
-            })?;
+        let request = client.get(url).header("Metadata-Flavor", "Google");
         // gcp-metadata's check: anything else answering on that address is not the server.
-        let flavor = response
-            .headers()
-            .get("metadata-flavor")
-            .and_then(|v| v.to_str().ok());
-        if flavor != Some("Google") {
-            let status = response.status().as_u16();
-            return Err(upstream(
-                &endpoint,
-                format!("HTTP {status} without the header Metadata-Flavor: Google, so not a Google metadata server: {}", not_found()),
-            ));
-        }
-        token_answer(&endpoint, response).await
+        let is_metadata_server = |response: &reqwest::Response| {
+            let flavor = response
+                .headers()
+                .get("metadata-flavor")
+                .and_then(|v| v.to_str().ok());
+            if flavor == Some("Google") {
+                return Ok(());
+            }
+            Err(format!(
+                "HTTP {} without the header Metadata-Flavor: Google, so not a Google metadata server",
+                response.status().as_u16()
+            ))
+        };
+        let (status, bytes) = client
+            .exchange_checked(
+                request,
+                self.timeout,
+                MAX_RESPONSE_BYTES,
+                is_metadata_server,
+            )
+            .await
+            .map_err(|reason| upstream(&endpoint, format!("{reason}: {}", not_found())))?;
+        parse_token_answer(&endpoint, status, &bytes)
     }
 }
 
@@ -563,17 +562,6 @@ fn sign_assertion(
 
 /// An OAuth2 token response (token endpoint or metadata server). Errors give the status and
 /// the OAuth2 `error` code and description, never the body itself.
-async fn token_answer(
-    endpoint: &str,
-    response: reqwest::Response,
-) -> Result<TokenAnswer, AuthError> {
-    let status = response.status().as_u16();
-    let bytes = read_body_limited(response, MAX_RESPONSE_BYTES)
-        .await
-        .map_err(|reason| upstream(endpoint, format!("HTTP {status}: {reason}")))?;
-    parse_token_answer(endpoint, status, &bytes)
-}
-
 fn parse_token_answer(endpoint: &str, status: u16, bytes: &[u8]) -> Result<TokenAnswer, AuthError> {
     let answer: Option<Value> = serde_json::from_slice(bytes).ok();
     if !(200..300).contains(&status) {

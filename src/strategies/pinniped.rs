@@ -16,7 +16,7 @@ use super::supplied_token;
 use crate::cache::{CacheConfig, Expiring, ExpiringCache};
 use crate::clock::{system_clock, SharedClock};
 use crate::error::{AuthError, InputError};
-use crate::http::{exchange, shared_factory, DEFAULT_TIMEOUT};
+use crate::http::{shared_factory, DEFAULT_TIMEOUT};
 use crate::options::Options;
 use crate::secret::Secret;
 use crate::strategy::AuthenticationStrategy;
@@ -191,7 +191,8 @@ impl PinnipedClient {
             .header(reqwest::header::ACCEPT, "application/json")
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
-        let (status, bytes) = exchange(request, self.timeout, MAX_RESPONSE_BYTES)
+        let (status, bytes) = client
+            .exchange(request, self.timeout, MAX_RESPONSE_BYTES)
             .await
             .map_err(|reason| upstream(&endpoint, reason))?;
         parse_token_credential_response(&endpoint, status, &bytes)

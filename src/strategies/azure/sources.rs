@@ -22,7 +22,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use crate::error::AuthError;
-use crate::http::{exchange, shared_factory, upstream_reason, TlsSettings};
+use crate::http::{shared_factory, TlsSettings, Upstream};
 use crate::secret::Secret;
 
 pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
@@ -239,10 +239,12 @@ fn parse_token_answer(
 async fn send(
     owner: &'static str,
     endpoint: &str,
+    client: &Upstream,
     request: reqwest::RequestBuilder,
     timeout: Duration,
 ) -> Result<AccessToken, AuthError> {
-    let (status, bytes) = exchange(request, timeout, MAX_RESPONSE_BYTES)
+    let (status, bytes) = client
+        .exchange(request, timeout, MAX_RESPONSE_BYTES)
         .await
         .map_err(|reason| upstream(owner, endpoint, reason))?;
     parse_token_answer(owner, endpoint, status, &bytes)
@@ -279,7 +281,7 @@ async fn client_credentials(
         )
         .header(reqwest::header::ACCEPT, "application/json")
         .body(body);
-    send(owner, &endpoint, request, timeout).await
+    send(owner, &endpoint, &client, request, timeout).await
 }
 
 /// An Entra application: tenant, client id and the token endpoint.
@@ -553,7 +555,7 @@ impl Native {
                     .get(url)
                     .header("X-IDENTITY-HEADER", header.expose())
                     .header(reqwest::header::ACCEPT, "application/json");
-                Ok(send(owner, &name, request, timeout).await?)
+                Ok(send(owner, &name, &client, request, timeout).await?)
             }
             Native::Imds {
                 host,
@@ -577,10 +579,9 @@ impl Native {
                 if probe {
                     // Any answer (IMDS says 400 without the Metadata header) means it is there.
                     let wait = IMDS_PROBE_TIMEOUT.min(timeout);
-                    if let Err(e) = client.get(url.clone()).timeout(wait).send().await {
+                    if let Err(reason) = client.probe(client.get(url.clone()), wait).await {
                         return Err(Attempt::Unavailable(format!(
-                            "no IMDS at {host} ({})",
-                            upstream_reason(&e, wait)
+                            "no IMDS at {host} ({reason})"
                         )));
                     }
                 }
@@ -588,7 +589,7 @@ impl Native {
                     .get(url)
                     .header("Metadata", "true")
                     .header(reqwest::header::ACCEPT, "application/json");
-                match send(owner, &name, request, timeout).await {
+                match send(owner, &name, &client, request, timeout).await {
                     // In a chain, "no identity assigned" means this source is not for us.
                     Err(AuthError::Upstream { reason, .. })
                         if probe && reason.starts_with("HTTP 400") =>
