@@ -132,9 +132,34 @@ impl Upstream {
         max: usize,
         check: impl FnOnce(&reqwest::Response) -> Result<(), String>,
     ) -> Result<(u16, Vec<u8>), String> {
+        // The slot is held until the body is read, when the connection goes back to the pool.
+        let (_slot, response) = self.send(request, timeout).await?;
+        check(&response)?;
+        let status = response.status().as_u16();
+        let body = read_body_limited(response, max)
+            .await
+            .map_err(|reason| format!("HTTP {status}: {reason}"))?;
+        Ok((status, body))
+    }
+
+    /// Whether anything answers `request` within `timeout`: the status, without the body.
+    pub async fn probe(
+        &self,
+        request: reqwest::RequestBuilder,
+        timeout: Duration,
+    ) -> Result<u16, String> {
+        let (_slot, response) = self.send(request, timeout).await?;
+        Ok(response.status().as_u16())
+    }
+
+    /// Sends `request` in a slot, all within `timeout`: the slot and the answer's head.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        timeout: Duration,
+    ) -> Result<(tokio::sync::SemaphorePermit<'_>, reqwest::Response), String> {
         let started = Instant::now();
-        // Held until the body is read, when the connection goes back to the pool.
-        let _slot = self.slot(timeout).await?;
+        let slot = self.slot(timeout).await?;
         let left = timeout.saturating_sub(started.elapsed());
         let again = request.try_clone();
         let response = match request.timeout(left).send().await {
@@ -153,40 +178,17 @@ impl Upstream {
             }
             Err(e) => return Err(upstream_reason(&e, timeout)),
         };
-        check(&response)?;
-        let status = response.status().as_u16();
-        let body = read_body_limited(response, max)
-            .await
-            .map_err(|reason| format!("HTTP {status}: {reason}"))?;
-        Ok((status, body))
-    }
-
-    /// Whether anything answers `request` within `timeout`: the status, without the body.
-    pub async fn probe(
-        &self,
-        request: reqwest::RequestBuilder,
-        timeout: Duration,
-    ) -> Result<u16, String> {
-        let started = Instant::now();
-        let _slot = self.slot(timeout).await?;
-        let left = timeout.saturating_sub(started.elapsed());
-        match request.timeout(left).send().await {
-            Ok(response) => Ok(response.status().as_u16()),
-            Err(e) => Err(upstream_reason(&e, timeout)),
-        }
+        Ok((slot, response))
     }
 
     async fn slot(&self, timeout: Duration) -> Result<tokio::sync::SemaphorePermit<'_>, String> {
-        let busy = || {
-            format!(
-                "no answer within {} ms ({MAX_IN_FLIGHT} requests to it were already in flight)",
-                timeout.as_millis()
-            )
-        };
         match tokio::time::timeout(timeout, self.in_flight.acquire()).await {
             Ok(Ok(slot)) => Ok(slot),
             // `acquire` fails only on a closed semaphore; ours is never closed.
-            Ok(Err(_)) | Err(_) => Err(busy()),
+            Ok(Err(_)) | Err(_) => Err(format!(
+                "no answer within {} ms ({MAX_IN_FLIGHT} requests to it were already in flight)",
+                timeout.as_millis()
+            )),
         }
     }
 }
