@@ -210,7 +210,7 @@ fn get_key(env: sys::napi_env, obj: sys::napi_value, key: &Key) -> Option<sys::n
 }
 
 /// The JS string `v`, or `None` if it is not a string.
-fn read_string(env: sys::napi_env, v: sys::napi_value) -> Option<String> {
+pub fn read_string(env: sys::napi_env, v: sys::napi_value) -> Option<String> {
     let mut s = String::new();
     read_string_into(env, v, &mut s).then_some(s)
 }

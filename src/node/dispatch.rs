@@ -267,7 +267,7 @@ impl DispatchStrategy {
             "getCredential",
             Arc::clone(&self.chooser),
             |env, chooser, argv, _| {
-                let provider = unsafe { String::from_napi_value(env.raw(), argv[1]) }.ok();
+                let provider = convert::read_string(env.raw(), argv[1]);
                 let index = chooser.choose(env, argv[0], provider)?;
                 env.create_uint32(index).map(|v| v.raw())
             },
